@@ -400,6 +400,32 @@ static gort_g *runqsteal(gort__p *p, gort__p *p2, bool stealnext)
     return batch[0];
 }
 
+/* For testing.c: the same code, under names it can reach. */
+void gort__runqput(gort__p *p, gort_g *g, bool next)
+{
+    runqput(p, g, next);
+}
+
+gort_g *gort__runqget(gort__p *p, bool *inherit)
+{
+    return runqget(p, inherit);
+}
+
+gort_g *gort__runqsteal(gort__p *p, gort__p *p2, bool stealnext)
+{
+    return runqsteal(p, p2, stealnext);
+}
+
+gort_g *gort__globrunqpop(void)
+{
+    return globrunqpop();
+}
+
+gort_g *gort__globrunqget(gort__p *p, int32_t max)
+{
+    return globrunqget(p, max);
+}
+
 /* ------------------------------------------------------------------ */
 /* Idle Ps and Ms. Under sched.lock. */
 
@@ -961,9 +987,26 @@ static gort_g *steal_work(gort__m *m)
     return NULL;
 }
 
+/* A G waiting in gort__settle for every other G to block. */
+static gort_g *_Atomic settle_g;
+
+static bool settle_commit(gort_g *g, void *arg)
+{
+    (void)arg;
+    atomic_store(&settle_g, g);
+    return true;
+}
+
+void gort__settle(void)
+{
+    gort_park(settle_commit, NULL, GORT_WAIT_OTHER);
+}
+
 /* With every P idle and nothing runnable, virtual time jumps to the
- * next timer. Under sched.lock. Returns true if it moved. */
-static bool virtual_advance(void)
+ * next timer, unless a G waits in gort__settle for this moment: then
+ * *settled is that G, for the caller to ready, and time stays. Under
+ * sched.lock. Returns true if it moved time or found a settler. */
+static bool virtual_advance(gort_g **settled)
 {
     if (!gort__s.virtual_clock)
         return false;
@@ -974,6 +1017,10 @@ static bool virtual_advance(void)
         atomic_load(&gort__s.nforeign) != 0 ||
         atomic_load(&gort__s.lastpoll) == 0)
         return false;
+
+    *settled = atomic_exchange(&settle_g, NULL);
+    if (*settled)
+        return true;
 
     int64_t next = gort__timers_earliest();
     if (next == 0)
@@ -1134,14 +1181,19 @@ top:
         }
     }
 
+    gort_g *settled = NULL;
     gort__lock(&gort__s.lock);
-    bool advanced = virtual_advance();
+    bool advanced = virtual_advance(&settled);
     gort__p *p2 = advanced ? pidleget() : NULL;
     gort__unlock(&gort__s.lock);
     if (p2) {
         acquirep(m, p2);
+        if (settled)
+            gort_ready(settled);
         goto top;
     }
+    if (settled)
+        gort_ready(settled);
 
     polluntil = gort__timers_earliest();
     bool pollwork = gort__poller->waiters && gort__poller->waiters() > 0;

@@ -277,6 +277,16 @@ void gort__wake_for_timer(int64_t when);
 /* The earliest timer over all Ps (0: none). */
 int64_t gort__timers_earliest(void);
 
+/* Run queue code, for testing.c (proc.c). */
+void gort__runqput(gort__p *p, gort_g *g, bool next);
+gort_g *gort__runqget(gort__p *p, bool *inherit);
+gort_g *gort__runqsteal(gort__p *p, gort__p *p2, bool stealnext);
+gort_g *gort__globrunqpop(void);
+gort_g *gort__globrunqget(gort__p *p, int32_t max);
+void gort__settle(void);
+/* Makes this thread's new timers go to ts (NULL: normal). */
+void gort__timers_override(gort__timers *ts);
+
 /* Semaphores (sema.c). */
 void gort__sema_init(void);
 

@@ -185,8 +185,17 @@ static void clean_head(gort__timers *ts)
 /* ------------------------------------------------------------------ */
 /* Where a new timer goes. */
 
+static __thread gort__timers *override_heap;
+
+void gort__timers_override(gort__timers *ts)
+{
+    override_heap = ts;
+}
+
 static gort__timers *my_heap(void)
 {
+    if (override_heap)
+        return override_heap;
     gort__m *m = gort__getm();
     if (m && m->p)
         return &m->p->timers;
@@ -198,6 +207,8 @@ static gort__timers *my_heap(void)
 
 void gort__wake_for_timer(int64_t when)
 {
+    if (!atomic_load(&gort__s.running) || override_heap)
+        return;
     if (atomic_load(&gort__s.lastpoll) == 0) {
         int64_t until = atomic_load(&gort__s.polluntil);
         if (until == 0 || until > when)
@@ -248,7 +259,8 @@ void gort_timer_set(gort_timer *t, int64_t when, int64_t period,
                     gort_timer_fn fn, void *arg, uintptr_t seq)
 {
     INVARIANT(fn != NULL, "timer without a function");
-    INVARIANT(atomic_load(&gort__s.running), "timer set with no runtime");
+    INVARIANT(atomic_load(&gort__s.running) || override_heap,
+              "timer set with no runtime");
     if (when <= 0)
         when = 1; /* past: due at once */
     if (period < 0)

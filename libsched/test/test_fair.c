@@ -87,6 +87,8 @@ TEST(fair_pingpong_pair_and_yielding_hog_procs1)
     run_main(fair_main, NULL, 1, false);
     CHECK(atomic_load(&fr.hog_done));
     pair = fr.rounds_at_end - fr.rounds_at_start;
+    fprintf(stderr, "pair: %ld round trips during %d hog iterations\n",
+            pair, HOG_ITERS);
     CHECK_MSG(pair >= HOG_ITERS / 5,
               "pair made %ld round trips during %d hog iterations", pair,
               HOG_ITERS);

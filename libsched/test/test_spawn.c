@@ -188,6 +188,9 @@ static void chain_main(void *arg)
 TEST(spawn_chain_does_not_starve_runnable_gs)
 {
     run_main(chain_main, NULL, 1, false);
+    fprintf(stderr, "victims ran after %d and %d of %d links\n",
+            atomic_load(&ch.local_seen), atomic_load(&ch.global_seen),
+            CHAIN_LEN);
     CHECK_EQ(atomic_load(&ch.links), CHAIN_LEN);
     CHECK_GE(atomic_load(&ch.local_seen), 1);
     CHECK_LT(atomic_load(&ch.local_seen), CHAIN_LEN);
