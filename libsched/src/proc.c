@@ -697,12 +697,10 @@ static void stoplockedm(gort__m *m)
     checkdead();
     gort__unlock(&gort__s.lock);
 
+    /* The waker takes us off nmidlelocked, so that no M sees every M
+     * idle while we are being woken. */
     gort__notesleep(&m->park);
     gort__noteclear(&m->park);
-
-    gort__lock(&gort__s.lock);
-    gort__s.nmidlelocked--;
-    gort__unlock(&gort__s.lock);
     if (m->nextp) {
         acquirep(m, m->nextp);
         m->nextp = NULL;
@@ -714,6 +712,9 @@ static void startlockedm(gort__m *m, gort_g *g)
 {
     gort__m *lm = g->lockedm;
     gort__p *p = releasep(m);
+    gort__lock(&gort__s.lock);
+    gort__s.nmidlelocked--;
+    gort__unlock(&gort__s.lock);
     lm->nextp = p;
     gort__notewakeup(&lm->park);
 }
