@@ -42,6 +42,7 @@ typedef struct gort_config {
     size_t stack_size;  /* usable stack bytes per G; 0: 256 KiB */
     bool virtual_clock; /* time advances only when every G is blocked */
     int64_t schedtrace_ms; /* >0: one summary line on stderr per period */
+    bool dump_on_sigquit;  /* SIGQUIT writes a goroutine dump to stderr */
 } gort_config;
 
 #define GORT_DEFAULT_STACK_SIZE (256 * 1024)
@@ -245,6 +246,14 @@ typedef struct gort_stats {
 } gort_stats;
 
 void gort_get_stats(gort_stats *s);
+
+/* Writes a goroutine dump to fd: one entry per G with its id, status,
+ * wait reason, how long it has waited and where it was created (entry
+ * function and the caller of gort_go, symbolised when possible). As
+ * text, one line per G; as JSON, one object {"goroutines": [...]}.
+ * Returns 0 or a negative errno. With gort_config.dump_on_sigquit (or
+ * GORT_DEBUG=sigquit=1) SIGQUIT writes the text dump to stderr. */
+int gort_dump(int fd, bool json);
 
 #ifdef __cplusplus
 }

@@ -1369,12 +1369,14 @@ static gort_g *newproc(gort_fn fn, void *arg)
     g->lockedm = NULL;
     g->lockcount = 0;
     g->asan_fake = NULL;
+    g->createdby = NULL;
+    g->parentid = 0;
     g->sp = gort__ctx_make(g->stack_hi, gentry, g);
     gort__casgstatus(g, atomic_load(&g->status), GORT_GRUNNABLE);
     return g;
 }
 
-int gort_go(gort_fn fn, void *arg)
+__attribute__((noinline)) int gort_go(gort_fn fn, void *arg)
 {
     if (fn == NULL)
         return -EINVAL;
@@ -1384,8 +1386,10 @@ int gort_go(gort_fn fn, void *arg)
     gort_g *g = newproc(fn, arg);
     if (!g)
         return -ENOMEM;
+    g->createdby = __builtin_return_address(0);
 
     gort__m *m = gort__getm();
+    g->parentid = m && m->curg ? m->curg->goid : 0;
     if (m && m->p) {
         runqput(m->p, g, true);
     } else {
@@ -1780,6 +1784,10 @@ static void *sysmon(void *arg)
             }
         }
 
+        if (atomic_exchange(&gort__s.dump_requested, false)) {
+            gort_dump(2, false);
+            did++;
+        }
         if (gort__s.schedtrace_ms > 0 &&
             now - lasttrace >= gort__s.schedtrace_ms * 1000000) {
             trace_line(now, start);
@@ -1869,6 +1877,8 @@ static int runtime_init(const gort_config *cfg)
         c.stack_size = GORT_DEFAULT_STACK_SIZE;
     if (c.schedtrace_ms == 0 && env_int("GORT_DEBUG", "schedtrace=", &x))
         c.schedtrace_ms = x;
+    if (!c.dump_on_sigquit && env_int("GORT_DEBUG", "sigquit=", &x))
+        c.dump_on_sigquit = x != 0;
 
     uint64_t gen = gort__s.gen;
     memset(&gort__s, 0, sizeof gort__s);
@@ -1878,6 +1888,7 @@ static int runtime_init(const gort_config *cfg)
     gort__s.virtual_clock = c.virtual_clock;
     gort__s.vclock = 1000000000; /* virtual time starts at 1 s */
     gort__s.schedtrace_ms = c.schedtrace_ms;
+    gort__s.dump_on_sigquit = c.dump_on_sigquit;
     gort__s.lastpoll = gort_nanotime_real();
     gort__poller = user_poller ? user_poller : &futex_poller;
 
@@ -1899,6 +1910,8 @@ static int runtime_init(const gort_config *cfg)
     gort__sema_init();
     int rc = gort__signals_init();
     if (rc)
+        return rc;
+    if (c.dump_on_sigquit && (rc = gort__dump_signal_init()) != 0)
         return rc;
     atomic_store(&gort__s.running, true);
     return 0;
@@ -1985,6 +1998,7 @@ static void runtime_fini(gort__m *self)
         m = next;
     }
     gort__stacks_fini();
+    gort__dump_signal_fini();
     for (int i = 0; i < gort__s.nprocs; i++)
         free(gort__s.allp[i]);
     free(gort__s.allp);
@@ -2000,7 +2014,8 @@ static int start_sysmon(void)
     return -pthread_create(&gort__s.sysmon, NULL, sysmon, NULL);
 }
 
-int gort_main(gort_fn fn, void *arg, const gort_config *cfg)
+__attribute__((noinline)) int gort_main(gort_fn fn, void *arg,
+                                        const gort_config *cfg)
 {
     if (fn == NULL)
         return -EINVAL;
@@ -2030,6 +2045,7 @@ int gort_main(gort_fn fn, void *arg, const gort_config *cfg)
     gort_g *g = newproc(fn, arg);
     INVARIANT(g != NULL, "out of memory for the main goroutine");
     gort__s.maing = g;
+    g->createdby = __builtin_return_address(0);
     gort__lock(&gort__s.lock);
     globrunqput(g);
     acquirep(m0, pidleget());

@@ -104,6 +104,8 @@ struct gort_g {
     uint64_t semgen;           /* that wait's generation */
     int64_t sleepwhen;
     void *asan_fake;           /* sanitizer fiber state */
+    void *createdby;           /* return address in gort_go's caller */
+    uint64_t parentid;         /* goid of the G that created it */
 };
 
 enum gort__pstatus { PIDLE, PRUNNING, PSYSCALL, PDEAD };
@@ -234,6 +236,8 @@ typedef struct gort__sched {
     gort__note sysmon_note;
     _Atomic bool sysmon_wait;
     int64_t schedtrace_ms;
+    bool dump_on_sigquit;
+    _Atomic bool dump_requested; /* set by the SIGQUIT handler */
 
     _Atomic int64_t steals;
     _Atomic int64_t long_running;
@@ -286,6 +290,10 @@ gort_g *gort__globrunqget(gort__p *p, int32_t max);
 void gort__settle(void);
 /* Makes this thread's new timers go to ts (NULL: normal). */
 void gort__timers_override(gort__timers *ts);
+
+/* Goroutine dumps (dump.c). */
+int gort__dump_signal_init(void);
+void gort__dump_signal_fini(void);
 
 /* Semaphores (sema.c). */
 void gort__sema_init(void);
