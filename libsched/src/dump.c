@@ -175,9 +175,7 @@ int gort_dump(int fd, bool json)
     if (!atomic_load(&gort__s.running))
         return -ESRCH;
 
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = atomic_load(&gort__s.coarse_now);
     buf b = {0};
     bool first = true;
 

@@ -113,13 +113,12 @@ static void setm(gort__m *m)
     tls_gen = gort__s.gen;
 }
 
-/* For "waiting since" in dumps: the coarse clock costs a few ns where
- * the precise one costs tens, on every park. */
+/* For "waiting since" in dumps: the monitor stamps the time each time
+ * it wakes (at least every 10 ms), so a park reads a word instead of a
+ * clock. */
 static int64_t coarse_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return atomic_load_explicit(&gort__s.coarse_now, memory_order_relaxed);
 }
 
 static uint32_t fastrand(gort__m *m)
@@ -149,15 +148,9 @@ static const bool legal[GORT_GNSTATUS][GORT_GNSTATUS] = {
     [GORT_GWAITING] = {[GORT_GRUNNABLE] = true, [GORT_GSYSCALL] = true},
 };
 
-void gort__casgstatus(gort_g *g, uint32_t from, uint32_t to)
+static _Noreturn void bad_status(gort_g *g, uint32_t old, uint32_t from,
+                                 uint32_t to)
 {
-    uint32_t old = from;
-
-    if (from >= GORT_GNSTATUS || to >= GORT_GNSTATUS || !legal[from][to])
-        THROW("illegal goroutine status transition");
-    if (likely(atomic_compare_exchange_strong(&g->status, &old, to)))
-        return;
-
     char buf[160];
     snprintf(buf, sizeof buf,
              "goroutine %llu is %s, expected %s (moving to %s)",
@@ -165,6 +158,32 @@ void gort__casgstatus(gort_g *g, uint32_t from, uint32_t to)
              old < GORT_GNSTATUS ? status_names[old] : "corrupt",
              status_names[from], status_names[to]);
     gort__throw("casgstatus", buf, __FILE__, __LINE__);
+}
+
+/* For transitions that another thread may race (readying a waiting G):
+ * a CAS, so that a double ready is caught. */
+void gort__casgstatus(gort_g *g, uint32_t from, uint32_t to)
+{
+    uint32_t old = from;
+
+    if (from >= GORT_GNSTATUS || to >= GORT_GNSTATUS || !legal[from][to])
+        THROW("illegal goroutine status transition");
+    if (unlikely(!atomic_compare_exchange_strong(&g->status, &old, to)))
+        bad_status(g, old, from, to);
+}
+
+/* For transitions only the G's owner makes (the M running it, or the
+ * M that just took it off a queue): a checked load and a release
+ * store. No one else writes the status meanwhile, so the check is as
+ * strong as a CAS and costs no locked instruction. */
+static inline void setgstatus(gort_g *g, uint32_t from, uint32_t to)
+{
+    if (from >= GORT_GNSTATUS || to >= GORT_GNSTATUS || !legal[from][to])
+        THROW("illegal goroutine status transition");
+    uint32_t old = atomic_load_explicit(&g->status, memory_order_acquire);
+    if (unlikely(old != from))
+        bad_status(g, old, from, to);
+    atomic_store_explicit(&g->status, to, memory_order_release);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,7 +764,7 @@ static void asan_finish(void *fake, const void **bottom, size_t *size)
 /* From g0 into g. Returns when g switches back. */
 static void execute(gort__m *m, gort_g *g, bool inherit)
 {
-    gort__casgstatus(g, GORT_GRUNNABLE, GORT_GRUNNING);
+    setgstatus(g, GORT_GRUNNABLE, GORT_GRUNNING);
     g->m = m;
     m->curg = g;
     if (m->p) {
@@ -875,26 +894,26 @@ static gort_g *after_switch(gort__m *m, bool *inherit)
     *inherit = false;
     switch (act) {
     case ACT_PARK: {
-        gort__casgstatus(g, GORT_GRUNNING, GORT_GWAITING);
+        setgstatus(g, GORT_GRUNNING, GORT_GWAITING);
         dropg(m);
         gort_commit_fn commit = m->commit;
         m->commit = NULL;
         if (commit && !commit(g, m->commitarg)) {
-            gort__casgstatus(g, GORT_GWAITING, GORT_GRUNNABLE);
+            setgstatus(g, GORT_GWAITING, GORT_GRUNNABLE);
             *inherit = true;
             return g;
         }
         return NULL;
     }
     case ACT_YIELD:
-        gort__casgstatus(g, GORT_GRUNNING, GORT_GRUNNABLE);
+        setgstatus(g, GORT_GRUNNING, GORT_GRUNNABLE);
         dropg(m);
         gort__lock(&gort__s.lock);
         globrunqput(g);
         gort__unlock(&gort__s.lock);
         return NULL;
     case ACT_EXIT: {
-        gort__casgstatus(g, GORT_GRUNNING, GORT_GDEAD);
+        setgstatus(g, GORT_GRUNNING, GORT_GDEAD);
         dropg(m);
         if (g->lockedm) {
             g->lockedm = NULL;
@@ -910,7 +929,7 @@ static gort_g *after_switch(gort__m *m, bool *inherit)
         return NULL;
     }
     case ACT_YIELD_LOCAL:
-        gort__casgstatus(g, GORT_GRUNNING, GORT_GRUNNABLE);
+        setgstatus(g, GORT_GRUNNING, GORT_GRUNNABLE);
         dropg(m);
         runqput(m->p, g, false);
         return NULL;
@@ -925,16 +944,19 @@ static gort_g *after_switch(gort__m *m, bool *inherit)
 /* Finding work. */
 
 /* Runs every P's due timers (ours first). Returns the earliest when
- * still pending over all Ps (0: none). */
-static int64_t check_timers(gort__m *m, int64_t now)
+ * still pending over all Ps (0: none). The clock is read only when
+ * some heap is not empty: a switch with no timers costs no clock read. */
+static int64_t check_timers(gort__m *m)
 {
-    int64_t next = 0;
+    int64_t next = 0, now = 0;
 
     for (int i = 0; i < gort__s.nprocs; i++) {
         gort__p *p = gort__s.allp[(m->p->id + i) % gort__s.nprocs];
         int64_t w = atomic_load(&p->timers.when0);
         if (w == 0)
             continue;
+        if (now == 0)
+            now = gort__nanotime();
         if (w <= now)
             w = gort__timers_check(&p->timers, now);
         if (w != 0 && (next == 0 || w < next))
@@ -1095,8 +1117,7 @@ top:
     gort__p *p = m->p;
     *inherit = false;
 
-    int64_t now = gort__nanotime();
-    int64_t polluntil = check_timers(m, now);
+    int64_t polluntil = check_timers(m);
 
     /* The monitor saw this slice last 10 ms: runnext inherits no more
      * (it goes behind the others), and the global queue goes first. */
@@ -1608,7 +1629,7 @@ void gort_entersyscall(void)
     gort_g *g = m->curg;
     gort__p *p = m->p;
 
-    gort__casgstatus(g, GORT_GRUNNING, GORT_GSYSCALL);
+    setgstatus(g, GORT_GRUNNING, GORT_GSYSCALL);
     atomic_fetch_add(&gort__s.nsyscall, 1);
     atomic_fetch_add(&p->syscalltick, 1);
     p->m = NULL;
@@ -1634,7 +1655,7 @@ void gort_exitsyscall(void)
     uint32_t s = PSYSCALL;
     if (p && atomic_compare_exchange_strong(&p->status, &s, PIDLE)) {
         acquirep(m, p);
-        gort__casgstatus(g, GORT_GSYSCALL, GORT_GRUNNING);
+        setgstatus(g, GORT_GSYSCALL, GORT_GRUNNING);
         atomic_fetch_sub(&gort__s.nsyscall, 1);
         return;
     }
@@ -1646,7 +1667,7 @@ void gort_exitsyscall(void)
         gort__unlock(&gort__s.lock);
         if (p2) {
             acquirep(m, p2);
-            gort__casgstatus(g, GORT_GSYSCALL, GORT_GRUNNING);
+            setgstatus(g, GORT_GSYSCALL, GORT_GRUNNING);
             atomic_fetch_sub(&gort__s.nsyscall, 1);
             return;
         }
@@ -1769,6 +1790,7 @@ static void *sysmon(void *arg)
         if (atomic_load(&gort__s.stopping))
             break;
         int64_t now = gort_nanotime_real();
+        atomic_store_explicit(&gort__s.coarse_now, now, memory_order_relaxed);
         int did = retake(now);
 
         /* Poll if nobody has for 10 ms. */
@@ -1890,6 +1912,7 @@ static int runtime_init(const gort_config *cfg)
     gort__s.schedtrace_ms = c.schedtrace_ms;
     gort__s.dump_on_sigquit = c.dump_on_sigquit;
     gort__s.lastpoll = gort_nanotime_real();
+    gort__s.coarse_now = gort__s.lastpoll;
     gort__poller = user_poller ? user_poller : &futex_poller;
 
     gort__s.allp = calloc((size_t)c.procs, sizeof *gort__s.allp);

@@ -218,6 +218,7 @@ typedef struct gort__sched {
     gort__p **allp;
     size_t stack_size;
 
+    _Atomic int64_t coarse_now; /* real ns, stamped by the monitor */
     _Atomic int64_t lastpoll;   /* 0: an M is blocked in the poller */
     _Atomic int64_t polluntil;  /* when that M wakes; 0: never */
     _Atomic int32_t nsyscall;   /* Gs in syscall status */
