@@ -12,6 +12,9 @@
  * a frame below hi that gort__switch "returns" into: a trampoline that
  * calls entry(arg), which never returns.
  *
+ * The symbols are hidden: internal to the library, and so reachable
+ * PC-relative from a shared object without a PLT or GOT entry.
+ *
  * Frame layouts, from the saved stack pointer upwards:
  *   x86_64:  mxcsr(4) x87cw(2) pad(2) r15 r14 r13 r12 rbx rbp ret
  *   aarch64: x19..x28 x29 x30 d8..d15 fpcr pad  (176 bytes)
@@ -21,6 +24,7 @@
 
     .text
     .globl gort__switch
+    .hidden gort__switch
     .type gort__switch, @function
     .p2align 4
 gort__switch:
@@ -52,6 +56,7 @@ gort__switch:
 /* Entered by the first switch into a new context: r12 = arg,
  * r13 = entry. The stack is 16-byte aligned here, as a call needs. */
     .globl gort__trampoline
+    .hidden gort__trampoline
     .type gort__trampoline, @function
     .p2align 4
 gort__trampoline:
@@ -67,6 +72,7 @@ gort__trampoline:
 /* hi is 16-byte aligned. After the switch pops 8 + 48 bytes and the
  * return address, rsp = hi - 16, aligned for the trampoline's call. */
     .globl gort__ctx_make
+    .hidden gort__ctx_make
     .type gort__ctx_make, @function
     .p2align 4
 gort__ctx_make:
@@ -94,6 +100,7 @@ gort__ctx_make:
 
     .text
     .globl gort__switch
+    .hidden gort__switch
     .type gort__switch, %function
     .p2align 4
 gort__switch:
@@ -133,6 +140,7 @@ gort__switch:
 
 /* Entered by the first switch: x19 = arg, x20 = entry. */
     .globl gort__trampoline
+    .hidden gort__trampoline
     .type gort__trampoline, %function
     .p2align 4
 gort__trampoline:
@@ -146,6 +154,7 @@ gort__trampoline:
     .size gort__trampoline, .-gort__trampoline
 
     .globl gort__ctx_make
+    .hidden gort__ctx_make
     .type gort__ctx_make, %function
     .p2align 4
 gort__ctx_make:
