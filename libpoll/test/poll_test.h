@@ -1,5 +1,5 @@
 /*
- * poll_test.h: helpers shared by libpoll's tests.
+ * poll_test.h: utilities shared by libpoll's tests.
  *
  * Tests reach the internals through netpoll.h (in ../src), the one
  * private header: forged epoll events, the timer body, the wake flag.

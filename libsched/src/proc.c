@@ -121,6 +121,15 @@ static int64_t coarse_now(void)
     return atomic_load_explicit(&gort__s.coarse_now, memory_order_relaxed);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 static uint32_t fastrand(gort__m *m)
 {
     uint32_t x = m->fastrand;
@@ -382,10 +391,19 @@ static uint32_t runqgrab(gort__p *p, gort_g **batch, bool stealnext)
         if (n == 0) {
             if (!stealnext)
                 return 0;
-            /* Leave runnext to a running owner: it is about to run it. */
-            if (atomic_load(&p->status) == PRUNNING)
-                return 0;
             gort_g *next = atomic_load(&p->runnext);
+            if (next == NULL)
+                return 0;
+            /* A running owner is probably about to switch to its
+             * runnext: give it 3 us first. But a G that keeps its P
+             * without switching must not strand the G it readied. */
+            if (atomic_load(&p->status) == PRUNNING) {
+                int64_t until = gort_nanotime_real() + 3000;
+                while (atomic_load(&p->runnext) == next &&
+                       gort_nanotime_real() < until)
+                    cpu_relax();
+                next = atomic_load(&p->runnext);
+            }
             if (next &&
                 atomic_compare_exchange_strong(&p->runnext, &next, NULL)) {
                 batch[0] = next;
@@ -1037,9 +1055,11 @@ static bool virtual_advance(gort_g **settled)
         atomic_load(&gort__s.nmspinning) != 0 ||
         atomic_load(&gort__s.runqsize) != 0 ||
         atomic_load(&gort__s.nsyscall) != 0 ||
-        atomic_load(&gort__s.nforeign) != 0 ||
-        atomic_load(&gort__s.lastpoll) == 0)
+        atomic_load(&gort__s.nforeign) != 0)
         return false;
+    /* An M may sit in the poller meanwhile: on the virtual clock it
+     * blocks without a timeout, and I/O it finds would have readied a
+     * G (and so a P) before we got here. */
 
     *settled = atomic_exchange(&settle_g, NULL);
     if (*settled)

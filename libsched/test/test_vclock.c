@@ -129,3 +129,25 @@ TEST(vclock_hour_sleeps_take_no_real_time)
 {
     run_main(hours_main, NULL, 1, true);
 }
+
+/* ------------------------------------------------------------------ */
+/* With two Ps the first idle M blocks in the poller; the last one to go
+ * idle must still move virtual time. */
+
+static atomic_llong slept_ns;
+
+static void vsleep_body(void *arg)
+{
+    (void)arg;
+    int64_t t0 = gort_now();
+    gort_sleep(SEC);
+    atomic_store(&slept_ns, gort_now() - t0);
+}
+
+TEST(vclock_sleep_wakes_with_two_procs)
+{
+    int64_t r0 = gort_nanotime_real();
+    run_main(vsleep_body, NULL, 2, true);
+    CHECK_EQ(atomic_load(&slept_ns), SEC);
+    CHECK_LT(gort_nanotime_real() - r0, 5 * SEC);
+}

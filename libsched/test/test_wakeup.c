@@ -85,3 +85,37 @@ TEST(ready_on_idle_p_starts_within_1ms)
     CHECK_LT(median, (int64_t)(1 * MS * gtest_scale()));
     CHECK_LT(lat.latency[TRIALS - 1], (int64_t)(50 * MS * gtest_scale()));
 }
+
+/* ------------------------------------------------------------------ */
+/* A G readied into the runnext of a P whose G then keeps the P without
+ * switching is stolen by an idle P after a short grace period, as Go
+ * steals runnext from a running P. */
+
+static struct {
+    uint32_t sem;
+    atomic_int ran;
+} st;
+
+static void stranded_b(void *arg)
+{
+    (void)arg;
+    gort_sem_acquire(&st.sem);
+    atomic_store(&st.ran, 1);
+}
+
+static void stranded_a(void *arg)
+{
+    (void)arg;
+    CHECK_EQ(gort_go(stranded_b, NULL), 0);
+    gort_sleep(10 * MS);                 /* let B park */
+    gort_sem_release(&st.sem, false);    /* B -> this P's runnext */
+    int64_t deadline = gort_nanotime_real() + 5 * SEC;
+    while (!atomic_load(&st.ran) && gort_nanotime_real() < deadline)
+        ;                                /* never yields */
+    CHECK(atomic_load(&st.ran));
+}
+
+TEST(runnext_of_busy_p_is_stolen_by_idle_p)
+{
+    run_main(stranded_a, NULL, 2, false);
+}
