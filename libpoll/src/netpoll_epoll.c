@@ -33,6 +33,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netpoll.h"
@@ -286,6 +288,33 @@ void gpoll__netpoll_event(uint64_t data, uint32_t events, int64_t delay,
     gpoll__ready(out, pd, mode);
 }
 
+/* epoll_pwait2 (Linux 5.11) takes the timeout in nanoseconds. Where
+ * it exists a timed poll waits exactly as long as asked, so a deadline
+ * fires on time rather than up to a millisecond late; the seed's
+ * millisecond rounding (gpoll__netpoll_waitms) remains for kernels
+ * without it. Long waits keep the same cap either way. */
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+static _Atomic int have_pwait2 = 1;
+
+static int epoll_wait_ns(struct epoll_event *ev, int64_t delay, int waitms)
+{
+    if (delay > 0 && atomic_load_explicit(&have_pwait2,
+                                          memory_order_relaxed)) {
+        int64_t cap = (int64_t)MAX_WAIT_MS * 1000000;
+        int64_t d = delay < cap ? delay : cap;
+        struct timespec ts = {.tv_sec = d / 1000000000,
+                              .tv_nsec = d % 1000000000};
+        long n = syscall(SYS_epoll_pwait2, epfd, ev, MAX_EVENTS, &ts, NULL,
+                         (size_t)0);
+        if (n >= 0 || errno != ENOSYS)
+            return (int)n;
+        atomic_store(&have_pwait2, 0);
+    }
+    return epoll_wait(epfd, ev, MAX_EVENTS, waitms);
+}
+
 void gpoll__netpoll(int64_t delay, gort_glist *out)
 {
     struct epoll_event events[MAX_EVENTS];
@@ -295,7 +324,7 @@ void gpoll__netpoll(int64_t delay, gort_glist *out)
         return;
     waitms = gpoll__netpoll_waitms(delay);
     for (;;) {
-        n = epoll_wait(epfd, events, MAX_EVENTS, waitms);
+        n = epoll_wait_ns(events, delay, waitms);
         if (n >= 0)
             break;
         GPOLL__CHECK(errno == EINTR, "epoll_wait failed");

@@ -30,6 +30,13 @@
 #include "runtime.h"
 
 #define TIMER_LOCK(t) gort__lock((gort__lock_t *)&(t)->lock)
+/* heap and heap_when change under the heap lock, and a setter holding
+ * only the timer lock reads them: atomic accesses. */
+#define SET_HEAP(t, v) __atomic_store_n(&(t)->heap, (v), __ATOMIC_RELEASE)
+#define GET_HEAP(t) __atomic_load_n(&(t)->heap, __ATOMIC_ACQUIRE)
+#define SET_HEAP_WHEN(t, v)                                                \
+    __atomic_store_n(&(t)->heap_when, (v), __ATOMIC_RELEASE)
+#define GET_HEAP_WHEN(t) __atomic_load_n(&(t)->heap_when, __ATOMIC_ACQUIRE)
 #define TIMER_UNLOCK(t) gort__unlock((gort__lock_t *)&(t)->lock)
 
 _Static_assert(sizeof(gort__lock_t) == sizeof(uint32_t),
@@ -108,8 +115,8 @@ static void heap_push(gort__timers *ts, gort_timer *t, int64_t when)
         ts->heap = h;
         ts->cap = cap;
     }
-    t->heap = ts;
-    t->heap_when = when;
+    SET_HEAP(t, ts);
+    SET_HEAP_WHEN(t, when);
     heap_set(ts, ts->len++, t);
     sift_up(ts, ts->len - 1);
     publish_when0(ts);
@@ -137,7 +144,7 @@ static void heap_remove(gort__timers *ts, int32_t i)
 static void heap_update(gort__timers *ts, gort_timer *t, int64_t when)
 {
     int64_t old = t->heap_when;
-    t->heap_when = when;
+    SET_HEAP_WHEN(t, when);
     if (when < old)
         sift_up(ts, t->heap_idx);
     else
@@ -157,9 +164,15 @@ static void sweep(gort__timers *ts)
         gort_timer *t = ts->heap[i];
         if (atomic_load_explicit((_Atomic uint8_t *)&t->active,
                                  memory_order_acquire)) {
+            /* Re-set without the heap lock after a delete: it no
+             * longer counts as deleted. */
+            if (t->del_counted) {
+                t->del_counted = 0;
+                atomic_fetch_sub(&ts->ndeleted, 1);
+            }
             heap_set(ts, j++, t);
         } else {
-            t->heap = NULL;
+            SET_HEAP(t, NULL);
             t->heap_idx = -1;
             if (t->del_counted) {
                 t->del_counted = 0;
@@ -219,12 +232,23 @@ void gort__wake_for_timer(int64_t when)
     gort__wakep();
 }
 
-/* Places t (locked, active) in a heap at t->when. */
-static void place(gort_timer *t)
+/* Places t (locked, active) in a heap at t->when. was says whether t
+ * was active before this set. */
+static void place(gort_timer *t, bool was)
 {
-    gort__timers *ts = t->heap;
+    gort__timers *ts = GET_HEAP(t);
     int64_t when = t->when;
     bool earlier = false;
+
+    /* Moved later while set: leave the entry where it is. When it
+     * reaches the top, the runner sees t->when is later and moves it
+     * then, so resetting a deadline on every message costs no heap
+     * work. Only for a timer that stayed active: a deleted one may be
+     * swept out of its heap meanwhile. A stale heap pointer is safe:
+     * the runner that popped the entry takes t's lock after us and
+     * re-places t itself. */
+    if (was && ts && when >= GET_HEAP_WHEN(t))
+        return;
 
     if (ts) {
         gort__lock(&ts->lock);
@@ -267,6 +291,7 @@ void gort_timer_set(gort_timer *t, int64_t when, int64_t period,
         period = 0;
 
     TIMER_LOCK(t);
+    bool was = t->active;
     t->fn = fn;
     t->arg = arg;
     t->seq = seq;
@@ -274,7 +299,7 @@ void gort_timer_set(gort_timer *t, int64_t when, int64_t period,
     t->period = period;
     atomic_store_explicit((_Atomic uint8_t *)&t->active, 1,
                           memory_order_release);
-    place(t);
+    place(t, was);
     TIMER_UNLOCK(t);
 }
 
@@ -295,7 +320,7 @@ bool gort_timer_del(gort_timer *t)
     bool was = t->active;
     atomic_store_explicit((_Atomic uint8_t *)&t->active, 0,
                           memory_order_release);
-    gort__timers *ts = t->heap;
+    gort__timers *ts = GET_HEAP(t);
     if (was && ts) {
         /* Count it, so the owner knows when a sweep pays. */
         gort__lock(&ts->lock);
@@ -334,7 +359,7 @@ static bool run_one(gort__timers *ts, int64_t now)
         return true;
     }
     if (t->when > now) {
-        place(t); /* moved later while queued */
+        place(t, false); /* moved later while queued */
         TIMER_UNLOCK(t);
         return true;
     }
@@ -346,7 +371,7 @@ static bool run_one(gort__timers *ts, int64_t now)
     if (t->period > 0) {
         int64_t n = (now - t->when) / t->period + 1;
         t->when += n * t->period;
-        place(t);
+        place(t, false);
     } else {
         atomic_store_explicit((_Atomic uint8_t *)&t->active, 0,
                               memory_order_release);
