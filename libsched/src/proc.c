@@ -1122,22 +1122,14 @@ static gort_g *block_in_poller(gort__m *m, int64_t polluntil,
     return g;
 }
 
-/* Finds a runnable G, blocking if need be. NULL: the runtime stops. */
-static gort_g *findrunnable(gort__m *m, bool *inherit)
+/* The local phase of findrunnable, holding p: due timers, the global
+ * queue when fairness asks for it, runnext and the ring, the global
+ * queue, a non-blocking poll. */
+static gort_g *find_local(gort__m *m, gort__p *p, bool *inherit)
 {
     gort_g *g;
 
-top:
-    if (atomic_load(&gort__s.stopping))
-        return NULL;
-    if (m->p == NULL) {
-        stopm(m);
-        goto top;
-    }
-    gort__p *p = m->p;
-    *inherit = false;
-
-    int64_t polluntil = check_timers(m);
+    check_timers(m);
 
     /* The monitor saw this slice last 10 ms: runnext inherits no more
      * (it goes behind the others), and the global queue goes first. */
@@ -1170,84 +1162,67 @@ top:
         if (g)
             return g;
     }
+    return poll_nonblocking();
+}
 
-    if ((g = poll_nonblocking()) != NULL)
-        return g;
+/* Stops counting m as spinning, then looks once more at every queue: a
+ * G made runnable while m still counted as spinning woke nobody. True
+ * if m took a P back (spinning again) to go after it. */
+static bool drop_spinning_and_recheck(gort__m *m)
+{
+    m->spinning = false;
+    int32_t n = atomic_fetch_sub(&gort__s.nmspinning, 1);
+    INVARIANT(n > 0, "negative nmspinning");
 
-    /* Steal, unless half the busy Ps already have thieves. */
-    int32_t busy = gort__s.nprocs - atomic_load(&gort__s.npidle);
-    if (m->spinning || 2 * atomic_load(&gort__s.nmspinning) < busy) {
-        if (!m->spinning) {
-            m->spinning = true;
-            atomic_fetch_add(&gort__s.nmspinning, 1);
-        }
-        if ((g = steal_work(m)) != NULL)
-            return g;
-    }
+    bool work = atomic_load(&gort__s.runqsize) > 0;
+    for (int i = 0; i < gort__s.nprocs && !work; i++)
+        work = !runqempty(gort__s.allp[i]);
+    if (!work)
+        return false;
 
-    /* Nothing: give up the P. */
     gort__lock(&gort__s.lock);
-    if (atomic_load(&gort__s.stopping)) {
-        gort__unlock(&gort__s.lock);
-        return NULL;
-    }
-    if (atomic_load(&gort__s.runqsize) > 0) {
-        g = globrunqget(p, 0);
-        gort__unlock(&gort__s.lock);
-        return g;
-    }
-    pidleput(releasep(m));
+    gort__p *p = pidleget();
     gort__unlock(&gort__s.lock);
+    if (p == NULL)
+        return false; /* every P is busy: their Ms will find it */
+    acquirep(m, p);
+    m->spinning = true;
+    atomic_fetch_add(&gort__s.nmspinning, 1);
+    return true;
+}
 
-    /* Stop spinning, then look once more: a G made runnable while we
-     * were still counted as spinning did not wake anyone. */
-    bool wasspinning = m->spinning;
-    if (m->spinning) {
-        m->spinning = false;
-        int32_t n = atomic_fetch_sub(&gort__s.nmspinning, 1);
-        INVARIANT(n > 0, "negative nmspinning");
-
-        for (int i = 0; i < gort__s.nprocs; i++) {
-            if (runqempty(gort__s.allp[i]))
-                continue;
-            gort__lock(&gort__s.lock);
-            gort__p *p2 = pidleget();
-            gort__unlock(&gort__s.lock);
-            if (p2) {
-                acquirep(m, p2);
-                m->spinning = true;
-                atomic_fetch_add(&gort__s.nmspinning, 1);
-                goto top;
-            }
-            break;
-        }
-    }
-
+/* On the virtual clock, with everything idle: moves time or wakes the
+ * settling G. True if m took a P back to run what became due. */
+static bool try_virtual_advance(gort__m *m)
+{
     gort_g *settled = NULL;
+
     gort__lock(&gort__s.lock);
     bool advanced = virtual_advance(&settled);
-    gort__p *p2 = advanced ? pidleget() : NULL;
+    gort__p *p = advanced ? pidleget() : NULL;
     gort__unlock(&gort__s.lock);
-    if (p2) {
-        acquirep(m, p2);
-        if (settled)
-            gort_ready(settled);
-        goto top;
-    }
+    if (p)
+        acquirep(m, p);
     if (settled)
         gort_ready(settled);
+    return p != NULL;
+}
 
-    polluntil = gort__timers_earliest();
+/* The idle M's last step: block in the poller until the next timer if
+ * there is I/O or a timer to wait for and nobody else polls; otherwise
+ * sleep until handed a P. Returns a G the poller readied, or NULL to
+ * look again. */
+static gort_g *block_or_stop(gort__m *m, bool wasspinning)
+{
+    int64_t polluntil = gort__timers_earliest();
     bool pollwork = gort__poller->waiters && gort__poller->waiters() > 0;
+
     if (pollwork || polluntil != 0) {
         int64_t last = atomic_load(&gort__s.lastpoll);
         if (last != 0 &&
             atomic_compare_exchange_strong(&gort__s.lastpoll, &last, 0)) {
             bool gotp;
-            g = block_in_poller(m, polluntil, wasspinning, &gotp);
-            if (g)
-                return g;
-            goto top; /* with a P: look again; without: stopm */
+            return block_in_poller(m, polluntil, wasspinning, &gotp);
         }
         /* Another M polls; make sure it wakes in time for our timer. */
         int64_t theirs = atomic_load(&gort__s.polluntil);
@@ -1255,7 +1230,60 @@ top:
             gort__poller->wake();
     }
     stopm(m);
-    goto top;
+    return NULL;
+}
+
+/* Finds a runnable G, blocking if need be. NULL: the runtime stops. */
+static gort_g *findrunnable(gort__m *m, bool *inherit)
+{
+    gort_g *g;
+
+    for (;;) {
+        if (atomic_load(&gort__s.stopping))
+            return NULL;
+        if (m->p == NULL) {
+            stopm(m);
+            continue;
+        }
+        gort__p *p = m->p;
+        *inherit = false;
+
+        if ((g = find_local(m, p, inherit)) != NULL)
+            return g;
+
+        /* Steal, unless half the busy Ps already have thieves. */
+        int32_t busy = gort__s.nprocs - atomic_load(&gort__s.npidle);
+        if (m->spinning || 2 * atomic_load(&gort__s.nmspinning) < busy) {
+            if (!m->spinning) {
+                m->spinning = true;
+                atomic_fetch_add(&gort__s.nmspinning, 1);
+            }
+            if ((g = steal_work(m)) != NULL)
+                return g;
+        }
+
+        /* Nothing: give up the P, unless the global queue got work. */
+        gort__lock(&gort__s.lock);
+        if (atomic_load(&gort__s.stopping)) {
+            gort__unlock(&gort__s.lock);
+            return NULL;
+        }
+        if (atomic_load(&gort__s.runqsize) > 0) {
+            g = globrunqget(p, 0);
+            gort__unlock(&gort__s.lock);
+            return g;
+        }
+        pidleput(releasep(m));
+        gort__unlock(&gort__s.lock);
+
+        bool wasspinning = m->spinning;
+        if (wasspinning && drop_spinning_and_recheck(m))
+            continue;
+        if (try_virtual_advance(m))
+            continue;
+        if ((g = block_or_stop(m, wasspinning)) != NULL)
+            return g;
+    }
 }
 
 /* Puts a batch of readied Gs where they will run: idle Ps get Ms. */
