@@ -406,7 +406,7 @@ static bool run_one(const struct test_case *tc)
     run_child(tc, &oc);
     ok = judge(tc, &oc, why, sizeof(why));
     verdict = ok ? "ok" : oc.timed_out ? "TIMEOUT" : "FAIL";
-    printf("%-7s %-44s %8.3fs\n", verdict, tc->name, oc.seconds);
+    printf("%-7s %-52s %8.3fs\n", verdict, tc->name, oc.seconds);
     if (!ok) {
         printf("    %s\n", why);
         show_capture("stderr", oc.err, oc.err_len);
