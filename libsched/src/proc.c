@@ -88,6 +88,7 @@ static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
 #define SLICE_NS (10 * 1000 * 1000)
 
 static void wakep(void);
+static gort__m *getm_or_foreign(void);
 static void startm(gort__p *p, bool spinning);
 static void stopm(gort__m *m);
 static void handoffp(gort__p *p);
@@ -277,6 +278,12 @@ static gort_g *globrunqget(gort__p *p, int32_t max)
         n = max;
     if (n > RUNQ_SIZE / 2)
         n = RUNQ_SIZE / 2;
+    /* All but the first go into p's ring: never more than it has room
+     * for, since an overflow would take sched.lock, held here. */
+    int32_t room = RUNQ_SIZE - (int32_t)(atomic_load(&p->runqtail) -
+                                         atomic_load(&p->runqhead));
+    if (n > room + 1)
+        n = room + 1;
 
     gort_g *g = globrunqpop();
     while (--n > 0)
@@ -1452,12 +1459,15 @@ __attribute__((noinline)) int gort_go(gort_fn fn, void *arg)
     if (!atomic_load(&gort__s.running) || atomic_load(&gort__s.stopping))
         return -ESRCH;
 
+    /* A host thread that spawns is running gort code: it counts as a
+     * foreign G from now on (not blocked, for the virtual clock and
+     * the deadlock check). */
+    gort__m *m = getm_or_foreign();
     gort_g *g = newproc(fn, arg);
     if (!g)
         return -ENOMEM;
     g->createdby = __builtin_return_address(0);
 
-    gort__m *m = gort__getm();
     g->parentid = m && m->curg ? m->curg->goid : 0;
     if (m && m->p) {
         runqput(m->p, g, true);

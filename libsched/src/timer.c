@@ -349,6 +349,7 @@ static bool run_one(gort__timers *ts, int64_t now)
         return false;
     }
     gort_timer *t = ts->heap[0];
+    int64_t key = t->heap_when;
     heap_remove(ts, 0);
     gort__unlock(&ts->lock);
 
@@ -358,8 +359,11 @@ static bool run_one(gort__timers *ts, int64_t now)
         TIMER_UNLOCK(t);
         return true;
     }
-    if (t->when > now) {
-        place(t, false); /* moved later while queued */
+    if (t->when > key) {
+        /* Moved later while queued: back in at its real time, so that
+         * it fires after the timers due before it (maybe still in this
+         * run, if it is due too). */
+        place(t, false);
         TIMER_UNLOCK(t);
         return true;
     }
@@ -382,10 +386,37 @@ static bool run_one(gort__timers *ts, int64_t now)
     return true;
 }
 
+/* A timer moved later keeps its old key until it reaches the top.
+ * Re-key the top entry now and then, so that when0 (the time an idle M
+ * sleeps until) is the real next firing rather than a stale one. The
+ * timer's lock comes before the heap's, so only a trylock is allowed
+ * here; a busy timer is left for the next look. */
+static void fix_head(gort__timers *ts)
+{
+    gort__lock(&ts->lock);
+    /* Each pass re-keys one timer for good, so this ends. */
+    for (;;) {
+        clean_head(ts);
+        if (ts->len == 0)
+            break;
+        gort_timer *t = ts->heap[0];
+        if (!gort__trylock((gort__lock_t *)&t->lock))
+            break;
+        bool moved = t->active && t->when > t->heap_when;
+        if (moved)
+            heap_update(ts, t, t->when);
+        TIMER_UNLOCK(t);
+        if (!moved)
+            break;
+    }
+    gort__unlock(&ts->lock);
+}
+
 int64_t gort__timers_check(gort__timers *ts, int64_t now)
 {
     while (run_one(ts, now))
         ;
+    fix_head(ts);
     return atomic_load(&ts->when0);
 }
 
