@@ -22,6 +22,18 @@
 
 #include "runtime.h"
 
+/* A dump reads Gs that run meanwhile: a snapshot that may be a little
+ * stale, by design. ThreadSanitizer is told to ignore those reads. */
+#ifdef GORT_TSAN
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define IGNORE_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define IGNORE_READS_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define IGNORE_READS_BEGIN() ((void)0)
+#define IGNORE_READS_END() ((void)0)
+#endif
+
 static const char *const status_names[GORT_GNSTATUS] = {
     "idle", "runnable", "running", "syscall", "waiting", "dead"};
 
@@ -182,12 +194,14 @@ int gort_dump(int fd, bool json)
     if (json)
         bprintf(&b, "{\"goroutines\": [");
     gort__lock(&gort__s.allglock);
+    IGNORE_READS_BEGIN();
     for (gort_g *g = gort__s.allg; g; g = g->alllink) {
         if (atomic_load(&g->status) == GORT_GDEAD)
             continue;
         dump_g(&b, g, now, json, first);
         first = false;
     }
+    IGNORE_READS_END();
     gort__unlock(&gort__s.allglock);
     if (json)
         bprintf(&b, "\n]}\n");

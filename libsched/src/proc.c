@@ -71,6 +71,9 @@
 #ifdef GORT_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#ifdef GORT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 gort__sched gort__s;
 const gort_poller *gort__poller;
@@ -88,6 +91,7 @@ static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;
 #define SLICE_NS (10 * 1000 * 1000)
 
 static void wakep(void);
+static void tsan_m_init(gort__m *m);
 static gort__m *getm_or_foreign(void);
 static void startm(gort__p *p, bool spinning);
 static void stopm(gort__m *m);
@@ -576,6 +580,7 @@ static void *mstart(void *arg)
     gort__m *m = arg;
 
     setm(m);
+    tsan_m_init(m);
     gort__altstack_init(m);
     if (m->nextp) {
         acquirep(m, m->nextp);
@@ -766,6 +771,14 @@ static void startlockedm(gort__m *m, gort_g *g)
 /* ------------------------------------------------------------------ */
 /* Switching. */
 
+/*
+ * Sanitizer and valgrind hooks around each switch, so that the tools
+ * know which stack is live: AddressSanitizer's fiber-switch calls (it
+ * tracks stack bounds and fake stacks), ThreadSanitizer's fibers (each
+ * G is a fiber; each M's scheduler context is the thread's own fiber),
+ * and valgrind's stack registration (in stack.c). Without a tool they
+ * compile to nothing.
+ */
 #ifdef GORT_ASAN
 static void asan_start(void **fake, const void *bottom, size_t size)
 {
@@ -786,6 +799,26 @@ static void asan_finish(void *fake, const void **bottom, size_t *size)
 }
 #endif
 
+#ifdef GORT_TSAN
+static void tsan_to(void *fiber)
+{
+    __tsan_switch_to_fiber(fiber, 0);
+}
+static void tsan_m_init(gort__m *m)
+{
+    m->tsan_fiber = __tsan_get_current_fiber();
+}
+#else
+static void tsan_to(void *fiber)
+{
+    (void)fiber;
+}
+static void tsan_m_init(gort__m *m)
+{
+    (void)m;
+}
+#endif
+
 /* From g0 into g. Returns when g switches back. */
 static void execute(gort__m *m, gort_g *g, bool inherit)
 {
@@ -793,14 +826,24 @@ static void execute(gort__m *m, gort_g *g, bool inherit)
     g->m = m;
     m->curg = g;
     if (m->p) {
+        /* Only this M writes them: a relaxed load and store, no locked
+         * instruction. */
+        gort__p *p = m->p;
         if (!inherit)
-            m->p->schedtick++;
-        m->p->switchtick++;
+            atomic_store_explicit(
+                &p->schedtick,
+                atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1,
+                memory_order_relaxed);
+        atomic_store_explicit(
+            &p->switchtick,
+            atomic_load_explicit(&p->switchtick, memory_order_relaxed) + 1,
+            memory_order_relaxed);
     }
     m->action = ACT_NONE;
 
     asan_start(&m->asan_fake, g->stack_lo,
                (size_t)(g->stack_hi - g->stack_lo));
+    tsan_to(g->tsan_fiber);
     gort__switch(&m->g0sp, g->sp);
     asan_finish(m->asan_fake, NULL, NULL);
 }
@@ -810,6 +853,7 @@ static void execute(gort__m *m, gort_g *g, bool inherit)
 static void switch_to_g0(gort__m *m, gort_g *g, bool exiting)
 {
     asan_start(exiting ? NULL : &g->asan_fake, m->g0_bottom, m->g0_size);
+    tsan_to(m->tsan_fiber);
     gort__switch(&g->sp, m->g0sp);
 
     /* Running again, maybe elsewhere. */
@@ -854,7 +898,8 @@ static void gfput(gort__p *p, gort_g *g)
 
 static gort_g *gfget(gort__p *p)
 {
-    if (p && p->gfree == NULL && gort__s.ngfree > 0) {
+    if (p && p->gfree == NULL && atomic_load_explicit(&gort__s.ngfree,
+                                                      memory_order_relaxed)) {
         gort__lock(&gort__s.gflock);
         while (p->gfreecnt < 32 && gort__s.gfree) {
             gort_g *x = gort__s.gfree;
@@ -1150,7 +1195,9 @@ static gort_g *find_local(gort__m *m, gort__p *p, bool *inherit)
     }
 
     /* Fairness: now and then the global queue goes first. */
-    if ((sliceover || p->schedtick % 61 == 0) &&
+    uint32_t tick = atomic_load_explicit(&p->schedtick,
+                                         memory_order_relaxed);
+    if ((sliceover || tick % 61 == 0) &&
         atomic_load(&gort__s.runqsize) > 0) {
         gort__lock(&gort__s.lock);
         g = globrunqget(p, 1);
@@ -1798,11 +1845,17 @@ static int retake(int64_t now)
         uint32_t s = atomic_load(&p->status);
 
         if (s == PRUNNING) {
-            uint32_t st = p->schedtick, sw = p->switchtick;
+            uint32_t st = atomic_load_explicit(&p->schedtick,
+                                               memory_order_relaxed);
+            uint32_t sw = atomic_load_explicit(&p->switchtick,
+                                               memory_order_relaxed);
+            /* On the virtual clock, real-time slices would make the
+             * order of runs depend on how fast the machine is. */
             if (st != p->mon_schedtick) {
                 p->mon_schedtick = st;
                 p->mon_schedwhen = now;
-            } else if (now - p->mon_schedwhen >= SLICE_NS) {
+            } else if (now - p->mon_schedwhen >= SLICE_NS &&
+                       !gort__s.virtual_clock) {
                 atomic_store(&p->preempt, true);
                 p->mon_schedwhen = now;
             }
@@ -2121,6 +2174,7 @@ __attribute__((noinline)) int gort_main(gort_fn fn, void *arg,
     gort__s.mcount = 1;
     gort__s.has_main = true;
     setm(m0);
+    tsan_m_init(m0);
     gort__altstack_init(m0);
 
     gort_g *g = newproc(fn, arg);

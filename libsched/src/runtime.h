@@ -104,6 +104,8 @@ struct gort_g {
     uint64_t semgen;           /* that wait's generation */
     int64_t sleepwhen;
     void *asan_fake;           /* sanitizer fiber state */
+    void *tsan_fiber;          /* ThreadSanitizer's fiber for this G */
+    unsigned vg_stack;         /* valgrind's id for the stack */
     void *createdby;           /* return address in gort_go's caller */
     uint64_t parentid;         /* goid of the G that created it */
 };
@@ -126,9 +128,10 @@ struct gort__p {
     _Atomic uint32_t status;   /* enum gort__pstatus */
     gort__m *m;                /* owner M; NULL when idle/in syscall */
     gort__p *link;             /* idle list; under sched.lock */
-    uint32_t schedtick;        /* incremented on each new time slice */
+    _Atomic uint32_t schedtick; /* each new time slice; owner writes,
+                                 * the monitor reads (relaxed) */
     _Atomic uint32_t syscalltick;
-    uint32_t switchtick;       /* incremented on every G switch */
+    _Atomic uint32_t switchtick; /* every G switch; as schedtick */
     _Atomic bool preempt;      /* time slice over: runnext inherits no more */
 
     /* The run queue: lock-free ring, one producer (the owner), many
@@ -186,6 +189,7 @@ struct gort__m {
     const void *g0_bottom;     /* sanitizer fiber bounds of g0 */
     size_t g0_size;
     void *asan_fake;
+    void *tsan_fiber;          /* the thread's own fiber (g0) */
 };
 
 /* A list of Ms, Ps and Gs under sched.lock. */
@@ -206,8 +210,8 @@ typedef struct gort__sched {
     _Atomic int32_t runqsize;
 
     gort__lock_t gflock;        /* global dead G cache */
-    gort_g *gfree;
-    int32_t ngfree;
+    gort_g *gfree;              /* under gflock */
+    _Atomic int32_t ngfree;     /* written under gflock, peeked without */
 
     gort__lock_t allglock;
     gort_g *allg;
@@ -305,6 +309,13 @@ void gort__sema_init(void);
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define GORT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GORT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORT_TSAN 1
 #endif
 #endif
 

@@ -28,6 +28,43 @@
 
 #include "runtime.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define GORT_VALGRIND 1
+#endif
+#endif
+#ifdef GORT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* Tells valgrind (when the program runs under it) and ThreadSanitizer
+ * about a G's stack, so that switching onto it is not mistaken for a
+ * wild stack pointer, and each G has its own fiber. */
+static void tools_stack_new(gort_g *g)
+{
+#ifdef GORT_VALGRIND
+    g->vg_stack = VALGRIND_STACK_REGISTER(g->stack_lo, g->stack_hi);
+#endif
+#ifdef GORT_TSAN
+    g->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    (void)g;
+}
+
+static void tools_stack_free(gort_g *g)
+{
+#ifdef GORT_VALGRIND
+    VALGRIND_STACK_DEREGISTER(g->vg_stack);
+#endif
+#ifdef GORT_TSAN
+    if (g->tsan_fiber)
+        __tsan_destroy_fiber(g->tsan_fiber);
+    g->tsan_fiber = NULL;
+#endif
+    (void)g;
+}
+
 #define GUARD_SIZE (64 * 1024)
 #define ALTSTACK_SIZE (64 * 1024)
 
@@ -81,6 +118,7 @@ static int stack_alloc_own(gort_g *g, size_t size)
     g->map_size = total;
     g->stack_lo = base + GUARD_SIZE;
     g->stack_hi = base + total;
+    tools_stack_new(g);
     return 0;
 }
 
@@ -144,11 +182,14 @@ int gort__stack_alloc(gort_g *g, size_t size)
     g->map_size = 0; /* owned by its slab */
     g->stack_lo = base + GUARD_SIZE;
     g->stack_hi = base + stride;
+    tools_stack_new(g);
     return 0;
 }
 
 void gort__stack_free(gort_g *g)
 {
+    if (g->stack_map)
+        tools_stack_free(g);
     if (g->stack_map && g->map_size)
         munmap(g->stack_map, g->map_size);
     g->stack_map = g->stack_lo = g->stack_hi = NULL;
