@@ -55,9 +55,15 @@ int gt_op_state(gt_op *op)
                                 memory_order_acquire);
 }
 
+/* Numbers completions, so that a model can replay them in the order
+ * they happened. With one P only one G runs at a time, so the order is
+ * a true serialisation: a G's effects all come before its finish. */
+static _Atomic uint64_t ndone;
+
 static void finish(gt_op *op, int64_t result, const gnet_error *err)
 {
     op->result = result;
+    op->done = atomic_fetch_add(&ndone, 1) + 1;
     if (err) {
         op->cause = err->cause;
         op->errnum = err->errnum;
@@ -76,6 +82,7 @@ static int go(gt_op *op, gort_fn fn, int kind)
     op->cause = 0;
     op->errnum = 0;
     op->n = 0;
+    op->done = 0;
     return gort_go(fn, op);
 }
 

@@ -37,6 +37,9 @@ typedef struct gt_op {
     int cause;      /* gnet_error cause, for I/O calls */
     int errnum;
     int64_t n;      /* bytes written before a failed write */
+    uint64_t done;  /* 0 until finished, then a process-wide count
+                     * of completions: sorting by it replays them in
+                     * the order they happened */
 
     /* Arguments, set before the goroutine starts. */
     gpoll_desc *pd;

@@ -1109,9 +1109,14 @@ static bool virtual_advance(gort_g **settled)
         atomic_load(&gort__s.nsyscall) != 0 ||
         atomic_load(&gort__s.nforeign) != 0)
         return false;
-    /* An M may sit in the poller meanwhile: on the virtual clock it
-     * blocks without a timeout, and I/O it finds would have readied a
-     * G (and so a P) before we got here. */
+    /* An M in the poller may have been woken by I/O and not yet readied
+     * its Gs: only an M that has just polled and found nothing may move
+     * time. Break the poller; its M comes back through here after it
+     * has handed off whatever it found. */
+    if (atomic_load(&gort__s.lastpoll) == 0) {
+        gort__poller->wake();
+        return false;
+    }
 
     *settled = atomic_exchange(&settle_g, NULL);
     if (*settled)

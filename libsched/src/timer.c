@@ -51,7 +51,7 @@ void gort__timers_fini(gort__timers *ts)
 {
     for (int32_t i = 0; i < ts->len; i++) {
         gort_timer *t = ts->heap[i];
-        t->heap = NULL;
+        SET_HEAP(t, NULL);
         t->heap_idx = -1;
         t->active = 0;
     }
@@ -130,7 +130,7 @@ static void heap_remove(gort__timers *ts, int32_t i)
         t->del_counted = 0;
         atomic_fetch_sub(&ts->ndeleted, 1);
     }
-    t->heap = NULL;
+    SET_HEAP(t, NULL);
     t->heap_idx = -1;
     if (i != last) {
         heap_set(ts, i, ts->heap[last]);

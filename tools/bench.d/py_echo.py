@@ -1,10 +1,13 @@
-"""The Python peers of the echo benchmark (row 8).
+"""The Python echo servers of row 8: gort's and its peers'.
 
-    python3 py_echo.py asyncio|uvloop|gevent PORT
+    python3 py_echo.py gort|asyncio|uvloop|gevent PORT
 
-asyncio and uvloop serve with a Protocol (the fastest way either
-offers: no stream objects, one transport.write per read); gevent with a
-greenlet per connection doing blocking-style recv and sendall.
+gort serves the way a script would: gort.serve() with a plain handler
+that reads and writes back, one thread per connection parked in read()
+(run it with GORT_PROCS=1 for one P). asyncio and uvloop serve with a
+Protocol (the fastest way either offers: no stream objects, one
+transport.write per read); gevent with a greenlet per connection doing
+blocking-style recv and sendall.
 """
 
 import socket
@@ -75,11 +78,34 @@ def serve_gevent(port):
     StreamServer(listener, handle).serve_forever()
 
 
+def serve_gort(port):
+    import threading
+
+    import gort
+
+    def echo(conn):
+        try:
+            while True:
+                data = conn.read(16384)
+                if not data:
+                    break
+                conn.write(data)
+        except OSError:
+            pass  # the load generator resets; the others' peers are quiet
+
+    # A thousand threads each parked in read(): small stacks suffice.
+    threading.stack_size(256 * 1024)
+    with gort.listen("tcp", f"127.0.0.1:{port}") as ln:
+        gort.serve(ln, echo)
+
+
 def main():
     if len(sys.argv) != 3:
-        sys.exit("usage: py_echo.py asyncio|uvloop|gevent PORT")
+        sys.exit("usage: py_echo.py gort|asyncio|uvloop|gevent PORT")
     kind, port = sys.argv[1], int(sys.argv[2])
-    if kind == "asyncio":
+    if kind == "gort":
+        serve_gort(port)
+    elif kind == "asyncio":
         serve_asyncio(port, use_uvloop=False)
     elif kind == "uvloop":
         serve_asyncio(port, use_uvloop=True)
