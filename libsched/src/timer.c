@@ -51,8 +51,8 @@ void gort__timers_fini(gort__timers *ts)
 {
     for (int32_t i = 0; i < ts->len; i++) {
         gort_timer *t = ts->heap[i];
-        SET_HEAP(t, NULL);
         t->heap_idx = -1;
+        SET_HEAP(t, NULL);
         t->active = 0;
     }
     free(ts->heap);
@@ -130,8 +130,10 @@ static void heap_remove(gort__timers *ts, int32_t i)
         t->del_counted = 0;
         atomic_fetch_sub(&ts->ndeleted, 1);
     }
-    SET_HEAP(t, NULL);
+    /* The index first: once heap is NULL (a release), a setter may
+     * push t into another heap and write a new index. */
     t->heap_idx = -1;
+    SET_HEAP(t, NULL);
     if (i != last) {
         heap_set(ts, i, ts->heap[last]);
         sift_down(ts, i);
@@ -172,8 +174,8 @@ static void sweep(gort__timers *ts)
             }
             heap_set(ts, j++, t);
         } else {
-            SET_HEAP(t, NULL);
             t->heap_idx = -1;
+            SET_HEAP(t, NULL);
             if (t->del_counted) {
                 t->del_counted = 0;
                 atomic_fetch_sub(&ts->ndeleted, 1);
