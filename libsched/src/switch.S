@@ -40,8 +40,21 @@ gort__switch:
     fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
+    /* Loading the control words stalls the pipeline, and they almost
+     * never differ between contexts: load only a changed one. The
+     * current values sit in the red zone below the new stack. */
+    stmxcsr -8(%rsp)
+    movl -8(%rsp), %eax
+    cmpl (%rsp), %eax
+    je 1f
     ldmxcsr (%rsp)
+1:
+    fnstcw -8(%rsp)
+    movw -8(%rsp), %ax
+    cmpw 4(%rsp), %ax
+    je 2f
     fldcw 4(%rsp)
+2:
     addq $8, %rsp
     popq %r15
     popq %r14
@@ -121,8 +134,13 @@ gort__switch:
     mov x9, sp
     str x9, [x0]
     mov sp, x1
+    /* Writing fpcr can stall: write it only when it changes. */
     ldr x9, [sp, #160]
+    mrs x10, fpcr
+    cmp x9, x10
+    b.eq 1f
     msr fpcr, x9
+1:
     ldp x19, x20, [sp, #0]
     ldp x21, x22, [sp, #16]
     ldp x23, x24, [sp, #32]
