@@ -43,7 +43,13 @@ static void dump_main(void *arg)
     gort_wg_add(&dp.wg, 3);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(gort_go(sem_waiter, NULL), 0);
-    gort_sleep(5 * MS); /* let them park */
+    /* Let them park, however slow the machine (valgrind). */
+    int64_t until = gort_nanotime_real() + 10 * SEC;
+    gort_stats st;
+    do {
+        gort_sleep(1 * MS);
+        gort_get_stats(&st);
+    } while (st.gs[GORT_GWAITING] < 3 && gort_nanotime_real() < until);
     capture(gort_dump, false, dp.text, sizeof dp.text, &dp.text_rc);
     capture(gort_dump, true, dp.json, sizeof dp.json, &dp.json_rc);
     for (int i = 0; i < 3; i++)
