@@ -50,15 +50,6 @@ void gort__futex_wake(_Atomic uint32_t *addr, int n)
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 bool gort__trylock(gort__lock_t *l)
 {
     uint32_t zero = 0;

@@ -126,15 +126,6 @@ static int64_t coarse_now(void)
     return atomic_load_explicit(&gort__s.coarse_now, memory_order_relaxed);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-    __asm__ volatile("pause" ::: "memory");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield" ::: "memory");
-#endif
-}
-
 static uint32_t fastrand(gort__m *m)
 {
     uint32_t x = m->fastrand;
@@ -1035,6 +1026,27 @@ static int64_t check_timers(gort__m *m)
     return next;
 }
 
+/* Of a batch the poller readied: the first G this M can run itself,
+ * made runnable; the rest (and host threads' Gs, which wake on their
+ * own threads) go where injectglist puts them. */
+static gort_g *run_first(gort_glist *l)
+{
+    gort_g *g = NULL;
+    gort_glist rest = {0};
+
+    while (l->head) {
+        gort_g *x = glist_pop(l);
+        if (g == NULL && !x->foreign) {
+            gort__casgstatus(x, GORT_GWAITING, GORT_GRUNNABLE);
+            g = x;
+        } else {
+            gort_glist_push(&rest, x);
+        }
+    }
+    injectglist(&rest);
+    return g;
+}
+
 static gort_g *poll_nonblocking(void)
 {
     if (!gort__poller->waiters || gort__poller->waiters() == 0)
@@ -1045,20 +1057,7 @@ static gort_g *poll_nonblocking(void)
     gort_glist l = {0};
     gort__poller->poll(0, &l);
     atomic_store(&gort__s.lastpoll, gort_nanotime_real());
-    gort_g *g = NULL;
-    while (l.head && !g) {
-        gort_g *x = glist_pop(&l);
-        if (x->foreign) {
-            gort_glist one = {0};
-            gort_glist_push(&one, x);
-            injectglist(&one);
-        } else {
-            gort__casgstatus(x, GORT_GWAITING, GORT_GRUNNABLE);
-            g = x;
-        }
-    }
-    injectglist(&l);
-    return g;
+    return run_first(&l);
 }
 
 static gort_g *steal_work(gort__m *m)
@@ -1159,19 +1158,7 @@ static gort_g *block_in_poller(gort__m *m, int64_t polluntil,
     acquirep(m, p);
     *gotp = true;
 
-    gort_g *g = NULL;
-    while (l.head && !g) {
-        gort_g *x = glist_pop(&l);
-        if (x->foreign) {
-            gort_glist one = {0};
-            gort_glist_push(&one, x);
-            injectglist(&one);
-        } else {
-            gort__casgstatus(x, GORT_GWAITING, GORT_GRUNNABLE);
-            g = x;
-        }
-    }
-    injectglist(&l);
+    gort_g *g = run_first(&l);
     if (g == NULL && wasspinning) {
         m->spinning = true;
         atomic_fetch_add(&gort__s.nmspinning, 1);

@@ -34,6 +34,16 @@ _Noreturn void gort__throw(const char *func, const char *what,
             THROW(what);                                                   \
     } while (0)
 
+/* A spin-wait hint to the CPU. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
