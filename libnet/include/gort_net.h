@@ -39,6 +39,26 @@
  * closed error. Memory is released only by gnet_conn_free() /
  * gnet_listener_free(), which close first if needed and must be called
  * once, when no other G uses the object any more.
+ *
+ * Bad arguments are errors, never crashes: a NULL conn or listener, a
+ * NULL out pointer, a NULL buffer with a nonzero length, a length
+ * above SSIZE_MAX (a negative size cast to size_t), a negative
+ * backlog, buffer size or keep-alive period fail with GNET_INVALID
+ * ("read: NULL conn", "listen tcp :0: negative backlog"). A NULL
+ * address means "" and a NULL err is allowed everywhere. Accessors
+ * given NULL return NULL, "", -1 or false. A closed (not yet freed)
+ * object fails with the closed error; a freed one cannot be detected.
+ *
+ * Fork: every fd libnet and libpoll open is close-on-exec, so a child
+ * that execs inherits none of them. A child that does not exec has one
+ * thread and a copy of the runtime's memory, with locks possibly held
+ * by threads that no longer exist: it must not call gort, libpoll or
+ * libnet functions (nor start a new runtime), only async-signal-safe
+ * calls such as read, write, send, close, exec and _exit. Its inherited
+ * sockets are plain fds; closing them does not close the parent's
+ * connections. The child shares the parent's epoll instance, so it
+ * must not touch the epoll fd either (gpoll_is_poll_descriptor tells
+ * which fds those are). docs/reliability.md has the details.
  */
 #ifndef GORT_NET_H
 #define GORT_NET_H
@@ -136,7 +156,7 @@ typedef struct gnet_addr {
 
 /* Resolves address for network (as Go's ResolveTCPAddr and friends:
  * IPv4 preferred unless the address is bracketed). An empty host
- * (":80") gives 0.0.0.0. */
+ * (":80") gives 0.0.0.0, or [::] for "tcp6" and "udp6". */
 int gnet_resolve(const char *network, const char *address, gnet_addr *out,
                  gnet_error *err);
 
@@ -246,6 +266,8 @@ int gnet_conn_sysfd(const gnet_conn *c);
 /* Socket options (Go's SetNoDelay, SetKeepAlive, SetReadBuffer...). */
 int gnet_set_nodelay(gnet_conn *c, bool on, gnet_error *err);
 int gnet_set_keepalive(gnet_conn *c, bool on, gnet_error *err);
+/* Keep-alive idle time and probe interval, in ns rounded up to whole
+ * seconds (at most 32767 s, at least 1 s); 0 is the default 15 s. */
 int gnet_set_keepalive_period(gnet_conn *c, int64_t period, gnet_error *err);
 int gnet_set_read_buffer(gnet_conn *c, int bytes, gnet_error *err);
 int gnet_set_write_buffer(gnet_conn *c, int bytes, gnet_error *err);

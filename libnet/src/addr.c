@@ -334,11 +334,18 @@ static int addr_error(gnet_error *err, const char *addr, const char *why)
 int gnet_split_host_port(const char *hp, char *host, size_t hostsize,
                          char *port, size_t portsize, gnet_error *err)
 {
-    const char *colon = strrchr(hp, ':');
+    const char *colon;
     size_t hlen;
     const char *hstart;
     size_t j = 0, k = 0; /* no '[' resp. ']' may appear from here on */
 
+    if (host == NULL || port == NULL) {
+        gnet__err_cause(err, GNET_INVALID, "", "NULL host or port buffer");
+        return -1;
+    }
+    if (hp == NULL)
+        hp = "";
+    colon = strrchr(hp, ':');
     if (colon == NULL)
         return addr_error(err, hp, "missing port in address");
 
@@ -388,12 +395,14 @@ static int parse_port(const gnet__network *nw, const char *s, uint16_t *out,
         return 0;
     }
 
-    /* Decimal, as Go's parsePort: digits only, range checked. */
-    if (strspn(s, "0123456789") == strlen(s)) {
+    /* Decimal, as Go's parsePort: an optional sign, then digits only,
+     * range checked; "-1" is an invalid port, not a service name. */
+    const char *d = s + (s[0] == '+' || s[0] == '-');
+    if (d[0] != '\0' && strspn(d, "0123456789") == strlen(d)) {
         unsigned long v = 0;
-        for (const char *p = s; *p != '\0' && v <= 0xffff; p++)
+        for (const char *p = d; *p != '\0' && v <= 0xffff; p++)
             v = v * 10 + (unsigned long)(*p - '0');
-        if (v > 0xffff)
+        if (v > 0xffff || (s[0] == '-' && v != 0))
             return addr_error(err, s, "invalid port");
         *out = (uint16_t)v;
         return 0;
@@ -554,7 +563,14 @@ int gnet_resolve(const char *network, const char *address, gnet_addr *out,
     gnet__network nw;
     gnet__ip list[GNET__MAX_ADDRS];
 
+    if (out == NULL) {
+        gnet__err_frame_text(err, "resolve", network, "", address);
+        gnet__err_cause(err, GNET_INVALID, "", "NULL out");
+        return -1;
+    }
     memset(out, 0, sizeof(*out));
+    if (address == NULL)
+        address = "";
     if (gnet__network_parse(network, &nw) < 0) {
         gnet__err_frame_text(err, "resolve", network, "", "");
         gnet__err_cause(err, GNET_UNKNOWN_NETWORK, network, "");
@@ -586,8 +602,12 @@ int gnet_resolve(const char *network, const char *address, gnet_addr *out,
             break;
         }
     }
-    gnet__ip_sockaddr(&list[pick],
-                      list[pick].family == AF_INET6 ? AF_INET6 : AF_INET, out);
+    /* No host is the wildcard of the network's family: 0.0.0.0, or
+     * [::] for the "6" networks, which would not take 0.0.0.0 back. */
+    int family = list[pick].family;
+    if (family == AF_UNSPEC)
+        family = nw.family == AF_INET6 ? AF_INET6 : AF_INET;
+    gnet__ip_sockaddr(&list[pick], family, out);
     gnet__err_ok(err);
     return 0;
 }

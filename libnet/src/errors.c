@@ -225,21 +225,26 @@ static void put_cause(out *o, const gnet_error *e)
 
 size_t gnet_error_cause_format(const gnet_error *e, char *buf, size_t size)
 {
-    out o = {buf, size, 0};
+    out o = {buf, buf != NULL ? size : 0, 0};
 
-    if (size > 0)
+    if (o.size > 0)
         buf[0] = '\0';
+    if (e == NULL) {
+        put(&o, "<nil>");
+        return o.len;
+    }
     put_cause(&o, e);
     return o.len;
 }
 
 size_t gnet_error_format(const gnet_error *e, char *buf, size_t size)
 {
-    out o = {buf, size, 0};
+    out o = {buf, buf != NULL ? size : 0, 0};
 
-    if (size > 0)
+    /* A NULL buffer only measures, as snprintf(NULL, 0, ...) does. */
+    if (o.size > 0)
         buf[0] = '\0';
-    if (e->cause == GNET_OK) {
+    if (e == NULL || e->cause == GNET_OK) {
         put(&o, "<nil>");
         return o.len;
     }
@@ -264,6 +269,8 @@ size_t gnet_error_format(const gnet_error *e, char *buf, size_t size)
 
 bool gnet_error_is_timeout(const gnet_error *e)
 {
+    if (e == NULL)
+        return false;
     if (e->cause == GNET_TIMEOUT)
         return true;
     return e->cause == GNET_ERRNO &&
@@ -272,5 +279,6 @@ bool gnet_error_is_timeout(const gnet_error *e)
 
 bool gnet_error_is_closed(const gnet_error *e)
 {
-    return e->cause == GNET_CLOSED || e->cause == GNET_FILE_CLOSED;
+    return e != NULL &&
+           (e->cause == GNET_CLOSED || e->cause == GNET_FILE_CLOSED);
 }

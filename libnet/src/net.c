@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -108,12 +109,73 @@ static int unknown_network(gnet_error *err, const char *op, const char *network)
 }
 
 /* ------------------------------------------------------------------ */
+/* Arguments.
+ *
+ * A bad argument is a clear error, never a crash. Go's methods on a nil
+ * conn or listener fail with EINVAL; gort fails the same way on NULL
+ * handles, but says which argument it could not use (GNET_INVALID):
+ * a NULL handle or out pointer, a NULL buffer with a nonzero length, a
+ * length a ssize_t result cannot count (a negative size cast to
+ * size_t), a negative backlog, buffer size or keep-alive period. A
+ * freed handle cannot be detected; a closed one fails with the closed
+ * error as usual. */
+
+static int invalid(gnet_error *err, const char *op, const char *network,
+                   const char *address, const char *why)
+{
+    gnet__err_frame_text(err, op, network, "", address);
+    gnet__err_cause(err, GNET_INVALID, "", why);
+    if (err != NULL)
+        err->n = 0;
+    return -1;
+}
+
+#define NULL_CONN(c, err, op)                                                  \
+    do {                                                                       \
+        if ((c) == NULL)                                                       \
+            return invalid((err), (op), "", "", "NULL conn");                  \
+    } while (0)
+
+#define NULL_LISTENER(l, err, op)                                              \
+    do {                                                                       \
+        if ((l) == NULL)                                                       \
+            return invalid((err), (op), "", "", "NULL listener");              \
+    } while (0)
+
+/* A bad argument to an operation on a live conn: the conn's frame. */
+static int conn_invalid(const gnet_conn *c, gnet_error *err, const char *op,
+                        const char *why)
+{
+    conn_fail(c, err, op, -EINVAL, "");
+    gnet__err_cause(err, GNET_INVALID, "", why);
+    return -1;
+}
+
+static int set_invalid(const gnet_conn *c, gnet_error *err, const char *why)
+{
+    return conn_invalid(c, err, "set", why);
+}
+
+/* A conn's buffer: NULL only with length 0, and a length that fits
+ * the ssize_t result. */
+static int check_buf(const gnet_conn *c, gnet_error *err, const char *op,
+                     const void *buf, size_t len)
+{
+    if (buf == NULL && len > 0)
+        return conn_invalid(c, err, op, "NULL buffer with a nonzero length");
+    if (len > (size_t)SSIZE_MAX)
+        return conn_invalid(c, err, op, "length out of range");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* TCP options. */
 
 static int keepalive_period(int s, int64_t period)
 {
-    /* Whole seconds, rounded up, as the kernel counts them. */
-    int64_t secs = (period + 999999999) / 1000000000;
+    /* Whole seconds, rounded up, as the kernel counts them; no sum
+     * that could overflow for a huge period. */
+    int64_t secs = period / 1000000000 + (period % 1000000000 > 0);
     int v = secs > 32767 ? 32767 : (int)(secs < 1 ? 1 : secs);
 
     if (setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)) < 0)
@@ -236,11 +298,16 @@ int gnet_listen(const char *network, const char *address,
                 const gnet_listen_config *cfg, gnet_listener **out,
                 gnet_error *err)
 {
-    gnet_listener *l = calloc(1, sizeof(*l));
+    gnet_listener *l;
 
-    *out = NULL;
     if (address == NULL)
         address = "";
+    if (out == NULL)
+        return invalid(err, "listen", network, address, "NULL out");
+    *out = NULL;
+    if (cfg != NULL && cfg->backlog < 0)
+        return invalid(err, "listen", network, address, "negative backlog");
+    l = calloc(1, sizeof(*l));
     if (l == NULL) {
         gnet__err_frame_text(err, "listen", network, "", address);
         gnet__err_code(err, -ENOMEM, "", false);
@@ -265,9 +332,14 @@ int gnet_listen_packet(const char *network, const char *address,
                        const gnet_listen_config *cfg, gnet_conn **out,
                        gnet_error *err)
 {
-    gnet_conn *c = calloc(1, sizeof(*c));
+    gnet_conn *c;
 
+    if (address == NULL)
+        address = "";
+    if (out == NULL)
+        return invalid(err, "listen", network, address, "NULL out");
     *out = NULL;
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         gnet__err_frame_text(err, "listen", network, "", address);
         gnet__err_code(err, -ENOMEM, "", false);
@@ -415,11 +487,13 @@ int gnet_dial(const char *network, const char *address,
     gnet__network nw;
     int rc;
 
+    if (address == NULL)
+        address = "";
+    if (out == NULL)
+        return invalid(err, "dial", network, address, "NULL out");
     *out = NULL;
     if (gnet__network_parse(network, &nw) < 0)
         return unknown_network(err, "dial", network);
-    if (address == NULL)
-        address = "";
 
     gnet_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -493,6 +567,12 @@ int gnet_accept(gnet_listener *l, gnet_conn **out, gnet_error *err)
     gnet_addr peer;
     const char *call = "";
 
+    NULL_LISTENER(l, err, "accept");
+    if (out == NULL) {
+        listener_fail(l, err, "accept", -EINVAL, "");
+        gnet__err_cause(err, GNET_INVALID, "", "NULL out");
+        return -1;
+    }
     *out = NULL;
     int s = gnet__fd_accept(&l->fd.pfd, &peer, &call);
     if (s < 0)
@@ -506,6 +586,7 @@ int gnet_accept(gnet_listener *l, gnet_conn **out, gnet_error *err)
 
 int gnet_listener_close(gnet_listener *l, gnet_error *err)
 {
+    NULL_LISTENER(l, err, "close");
     /* Remove the name before closing, as Go does: once the fd is gone
      * another listener may bind the same path, and we must not unlink
      * theirs. Only the first close unlinks. */
@@ -532,6 +613,7 @@ void gnet_listener_free(gnet_listener *l)
 
 int gnet_listener_set_deadline(gnet_listener *l, int64_t t, gnet_error *err)
 {
+    NULL_LISTENER(l, err, "set");
     int rc = gnet__fd_set_deadline(&l->fd.pfd, t, GPOLL_RW);
     if (rc < 0)
         return listener_fail(l, err, "set", rc, "");
@@ -541,12 +623,12 @@ int gnet_listener_set_deadline(gnet_listener *l, int64_t t, gnet_error *err)
 
 const gnet_addr *gnet_listener_addr(const gnet_listener *l)
 {
-    return &l->fd.laddr;
+    return l != NULL ? &l->fd.laddr : NULL;
 }
 
 int gnet_listener_sysfd(const gnet_listener *l)
 {
-    return l->fd.pfd.sysfd;
+    return l != NULL ? l->fd.pfd.sysfd : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -554,6 +636,9 @@ int gnet_listener_sysfd(const gnet_listener *l)
 
 ssize_t gnet_read(gnet_conn *c, void *buf, size_t len, gnet_error *err)
 {
+    NULL_CONN(c, err, "read");
+    if (check_buf(c, err, "read", buf, len) < 0)
+        return -1;
     ssize_t n = gnet__fd_read(&c->fd.pfd, buf, len);
     if (n < 0)
         return conn_fail(c, err, "read", (int)n, "read");
@@ -564,6 +649,10 @@ ssize_t gnet_read(gnet_conn *c, void *buf, size_t len, gnet_error *err)
 ssize_t gnet_write(gnet_conn *c, const void *buf, size_t len, gnet_error *err)
 {
     size_t written;
+
+    NULL_CONN(c, err, "write");
+    if (check_buf(c, err, "write", buf, len) < 0)
+        return -1;
     ssize_t n = gnet__fd_write(&c->fd.pfd, buf, len, &written);
     if (n < 0) {
         conn_fail(c, err, "write", (int)n, "write");
@@ -579,6 +668,10 @@ ssize_t gnet_read_from(gnet_conn *c, void *buf, size_t len, gnet_addr *from,
                        gnet_error *err)
 {
     gnet_addr tmp;
+
+    NULL_CONN(c, err, "read");
+    if (check_buf(c, err, "read", buf, len) < 0)
+        return -1;
     ssize_t n =
         gnet__fd_read_from(&c->fd.pfd, buf, len, from != NULL ? from : &tmp);
     if (n < 0)
@@ -610,6 +703,10 @@ static int check_dest(gnet_conn *c, const gnet_addr *to, gnet_error *err)
 ssize_t gnet_write_to(gnet_conn *c, const void *buf, size_t len,
                       const gnet_addr *to, gnet_error *err)
 {
+    NULL_CONN(c, err, "write");
+    if (check_buf(c, err, "write", buf, len) < 0)
+        return -1;
+
     /* Go refuses WriteTo on a connected socket, address or not. */
     if (c->fd.is_connected) {
         gnet__err_frame(err, "write", c->fd.net, &c->fd.laddr, to);
@@ -639,6 +736,12 @@ ssize_t gnet_read_msg(gnet_conn *c, void *buf, size_t len, void *oob,
     gnet_addr tmp;
     size_t noob = 0;
     int fl;
+
+    NULL_CONN(c, err, "read");
+    if (check_buf(c, err, "read", buf, len) < 0)
+        return -1;
+    if (oob == NULL && oobn != NULL)
+        *oobn = 0;
     ssize_t n = gnet__fd_read_msg(
         &c->fd.pfd, buf, len, oob, oobn != NULL ? oobn : &noob,
         flags != NULL ? flags : &fl, from != NULL ? from : &tmp);
@@ -652,6 +755,10 @@ ssize_t gnet_write_msg(gnet_conn *c, const void *buf, size_t len,
                        const void *oob, size_t oobn, const gnet_addr *to,
                        gnet_error *err)
 {
+    NULL_CONN(c, err, "write");
+    if (check_buf(c, err, "write", buf, len) < 0 ||
+        check_buf(c, err, "write", oob, oobn) < 0)
+        return -1;
     if (c->fd.sotype == SOCK_DGRAM && check_dest(c, to, err) < 0)
         return -1;
 
@@ -674,6 +781,7 @@ ssize_t gnet_write_msg(gnet_conn *c, const void *buf, size_t len,
 static int set_deadline(gnet_conn *c, int64_t t, int mode, const char *fop,
                         gnet_error *err)
 {
+    NULL_CONN(c, err, "set");
     int rc = gnet__fd_set_deadline(&c->fd.pfd, t, mode);
     if (rc < 0) {
         if (is_file(&c->fd))
@@ -703,6 +811,7 @@ int gnet_set_write_deadline(gnet_conn *c, int64_t t, gnet_error *err)
 
 static int half_close(gnet_conn *c, int how, gnet_error *err)
 {
+    NULL_CONN(c, err, "close");
     int rc = gnet__fd_shutdown(&c->fd.pfd, how);
     if (rc < 0)
         return conn_fail(c, err, "close", rc, "shutdown");
@@ -722,6 +831,7 @@ int gnet_close_write(gnet_conn *c, gnet_error *err)
 
 int gnet_conn_close(gnet_conn *c, gnet_error *err)
 {
+    NULL_CONN(c, err, "close");
     int rc = gnet__fd_close(&c->fd.pfd);
     if (rc < 0)
         return conn_fail(c, err, "close", rc, "close");
@@ -739,31 +849,32 @@ void gnet_conn_free(gnet_conn *c)
 
 const gnet_addr *gnet_local_addr(const gnet_conn *c)
 {
-    return &c->fd.laddr;
+    return c != NULL ? &c->fd.laddr : NULL;
 }
 
 const gnet_addr *gnet_remote_addr(const gnet_conn *c)
 {
-    return &c->fd.raddr;
+    return c != NULL ? &c->fd.raddr : NULL;
 }
 
 const char *gnet_conn_network(const gnet_conn *c)
 {
-    return c->fd.net;
+    return c != NULL ? c->fd.net : "";
 }
 
 int gnet_conn_sysfd(const gnet_conn *c)
 {
-    return c->fd.pfd.sysfd;
+    return c != NULL ? c->fd.pfd.sysfd : -1;
 }
 
 bool gnet_conn_pollable(const gnet_conn *c)
 {
-    return c->fd.pfd.pd != NULL;
+    return c != NULL && c->fd.pfd.pd != NULL;
 }
 
 static int set_opt(gnet_conn *c, int level, int name, int v, gnet_error *err)
 {
+    NULL_CONN(c, err, "set");
     int rc = gnet__fd_setsockopt_int(&c->fd.pfd, level, name, v);
     if (rc < 0)
         return conn_fail(c, err, "set", rc, "setsockopt");
@@ -783,6 +894,13 @@ int gnet_set_keepalive(gnet_conn *c, bool on, gnet_error *err)
 
 int gnet_set_keepalive_period(gnet_conn *c, int64_t period, gnet_error *err)
 {
+    NULL_CONN(c, err, "set");
+    if (period < 0)
+        return set_invalid(c, err, "negative keep-alive period");
+
+    /* 0 is the default period, as for dial and listen. */
+    if (period == 0)
+        period = DEFAULT_KEEP_ALIVE;
     int rc = gnet__fd_incref(&c->fd.pfd);
     if (rc == 0) {
         rc = keepalive_period(c->fd.pfd.sysfd, period);
@@ -796,17 +914,25 @@ int gnet_set_keepalive_period(gnet_conn *c, int64_t period, gnet_error *err)
 
 int gnet_set_read_buffer(gnet_conn *c, int bytes, gnet_error *err)
 {
+    NULL_CONN(c, err, "set");
+    if (bytes < 0)
+        return set_invalid(c, err, "negative buffer size");
     return set_opt(c, SOL_SOCKET, SO_RCVBUF, bytes, err);
 }
 
 int gnet_set_write_buffer(gnet_conn *c, int bytes, gnet_error *err)
 {
+    NULL_CONN(c, err, "set");
+    if (bytes < 0)
+        return set_invalid(c, err, "negative buffer size");
     return set_opt(c, SOL_SOCKET, SO_SNDBUF, bytes, err);
 }
 
 int gnet_set_linger(gnet_conn *c, int seconds, gnet_error *err)
 {
     struct linger lg = {.l_onoff = seconds >= 0, .l_linger = seconds};
+
+    NULL_CONN(c, err, "set");
     int rc = gnet__fd_incref(&c->fd.pfd);
 
     if (rc == 0) {
@@ -837,10 +963,17 @@ int gnet_file_new(int fd, const char *name, gnet_conn **out, gnet_error *err)
 {
     int type;
     socklen_t tl = sizeof(type);
-    gnet_conn *c = calloc(1, sizeof(*c));
+    gnet_conn *c;
 
+    if (out == NULL)
+        return invalid(err, "open", "", name, "NULL out");
     *out = NULL;
     gnet__err_frame_text(err, "open", "", "", name);
+    if (fd < 0) {
+        gnet__err_code(err, -EBADF, "", true);
+        return -1;
+    }
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         gnet__err_code(err, -ENOMEM, "", true);
         return -1;

@@ -14,6 +14,14 @@
  * elsewhere. Deadlines are absolute nanoseconds on gort_now()'s clock:
  * 0 means none, a value <= now has already expired, a huge value never
  * fires.
+ *
+ * Bad arguments are errors, not crashes: gpoll_open fails with -EINVAL
+ * for a NULL out and -EBADF for a negative fd; a NULL descriptor is
+ * not pollable (gpoll_reset and gpoll_wait return
+ * GPOLL_ERR_NOT_POLLABLE) and gpoll_close, gpoll_unblock and
+ * gpoll_set_deadline ignore it. A mode other than GPOLL_READ,
+ * GPOLL_WRITE (and GPOLL_RW for deadlines) is a broken invariant and
+ * aborts, as Go's runtime throws.
  */
 #ifndef GORT_POLL_H
 #define GORT_POLL_H

@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "netpoll.h"
 
@@ -248,8 +249,16 @@ int gpoll_open(int fd, gpoll_desc **out)
 {
     gpoll_desc *pd;
     uintptr_t rg, wg;
-    int err = gpoll__init();
+    int err;
 
+    /* Bad arguments are errors, not crashes: -EINVAL for a NULL out,
+     * -EBADF for a negative fd (epoll would say so too, but only after
+     * a descriptor was taken from the cache). */
+    if (out == NULL)
+        return -EINVAL;
+    if (fd < 0)
+        return -EBADF;
+    err = gpoll__init();
     if (err < 0)
         return err;
     pd = gpoll__cache_alloc();
@@ -294,6 +303,9 @@ void gpoll_close(gpoll_desc *pd)
 {
     uintptr_t rg, wg;
 
+    if (pd == NULL)
+        return;
+
     /* Without a prior unblock a G could stay parked on a descriptor
      * that is about to serve another fd. */
     GPOLL__CHECK(pd->closing, "close of pollDesc without unblock");
@@ -318,6 +330,9 @@ int gpoll_reset(gpoll_desc *pd, int mode)
 {
     int err;
 
+    /* No descriptor: the fd is not in the poller. */
+    if (pd == NULL)
+        return GPOLL_ERR_NOT_POLLABLE;
     check_mode(mode);
     err = checkerr(pd, mode);
     if (err != GPOLL_OK)
@@ -330,6 +345,8 @@ int gpoll_wait(gpoll_desc *pd, int mode)
 {
     int err;
 
+    if (pd == NULL)
+        return GPOLL_ERR_NOT_POLLABLE;
     check_mode(mode);
     err = checkerr(pd, mode);
     if (err != GPOLL_OK)
@@ -348,6 +365,9 @@ void gpoll_unblock(gpoll_desc *pd)
 {
     int32_t delta = 0;
     gort_g *rg, *wg;
+
+    if (pd == NULL)
+        return;
 
     gpoll__lock(&pd->lock);
     GPOLL__CHECK(!pd->closing, "unblock on closing pollDesc");
@@ -458,6 +478,8 @@ static int64_t internal_deadline(int64_t deadline)
 
 void gpoll_set_deadline(gpoll_desc *pd, int64_t deadline, int mode)
 {
+    if (pd == NULL)
+        return;
     int64_t d = internal_deadline(deadline);
     bool r = mode == GPOLL_READ || mode == GPOLL_RW;
     bool w = mode == GPOLL_WRITE || mode == GPOLL_RW;
@@ -520,6 +542,13 @@ void gpoll_inspect(gpoll_desc *pd, gpoll_state *st)
 {
     uintptr_t rg, wg;
 
+    if (st == NULL)
+        return;
+    if (pd == NULL) {
+        memset(st, 0, sizeof(*st));
+        st->fd = -1;
+        return;
+    }
     gpoll__lock(&pd->lock);
     st->fd = pd->fd;
     st->fdseq = atomic_load(&pd->fdseq);

@@ -102,6 +102,8 @@ void gpoll__cache_free(gpoll_desc *pd)
 
 void gpoll_cache_inspect(gpoll_cache_stats *st)
 {
+    if (st == NULL)
+        return;
     gpoll__lock(&pollcache.lock);
     st->in_use = pollcache.in_use;
     st->free = pollcache.free;

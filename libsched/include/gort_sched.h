@@ -39,7 +39,8 @@ typedef void (*gort_fn)(void *arg);
  * environment: GORT_PROCS, GORT_DEBUG=schedtrace=MS). */
 typedef struct gort_config {
     int procs;          /* number of Ps; 0: GORT_PROCS or online CPUs */
-    size_t stack_size;  /* usable stack bytes per G; 0: 256 KiB */
+    size_t stack_size;  /* usable stack bytes per G; 0: 256 KiB;
+                         * from 16 KiB to 1 GiB */
     bool virtual_clock; /* time advances only when every G is blocked */
     int64_t schedtrace_ms; /* >0: one summary line on stderr per period */
     bool dump_on_sigquit;  /* SIGQUIT writes a goroutine dump to stderr */
@@ -47,12 +48,15 @@ typedef struct gort_config {
 
 #define GORT_DEFAULT_STACK_SIZE (256 * 1024)
 #define GORT_MIN_STACK_SIZE (16 * 1024)
+#define GORT_MAX_STACK_SIZE ((size_t)1 << 30) /* larger: -EINVAL */
 #define GORT_MAX_PROCS 256
 
 /* Runs fn(arg) as the main goroutine and returns when it returns, after
  * every runtime thread has been joined and every stack freed. Gs still
  * alive then are discarded. Returns 0, or a negative errno if the
- * runtime could not start (already running, bad config). */
+ * runtime could not start: -EBUSY (already running), -EINVAL (bad
+ * config), -ENOMEM. Functions below that take an object ignore a NULL
+ * one, except the semaphore calls, which abort on a NULL address. */
 int gort_main(gort_fn fn, void *arg, const gort_config *cfg);
 
 /* Starts the runtime without a main goroutine, for hosts (such as the

@@ -196,6 +196,8 @@ static inline void setgstatus(gort_g *g, uint32_t from, uint32_t to)
 
 void gort_glist_push(gort_glist *l, gort_g *g)
 {
+    if (l == NULL || g == NULL)
+        return;
     g->schedlink = NULL;
     if (l->tail)
         l->tail->schedlink = g;
@@ -1377,6 +1379,8 @@ static void injectglist(gort_glist *l)
 
 void gort_ready_list(gort_glist *l)
 {
+    if (l == NULL)
+        return;
     injectglist(l);
 }
 
@@ -1659,6 +1663,8 @@ void gort_park(gort_commit_fn commit, void *arg, enum gort_wait_reason why)
 
 void gort_ready(gort_g *g)
 {
+    if (g == NULL)
+        return;
     if (g->foreign) {
         foreign_ready(g);
         return;
@@ -1988,7 +1994,8 @@ static int runtime_init(const gort_config *cfg)
     gort_config c = cfg ? *cfg : (gort_config){0};
     int64_t x;
 
-    if (c.procs < 0 || (c.stack_size && c.stack_size < GORT_MIN_STACK_SIZE))
+    if (c.procs < 0 || (c.stack_size && (c.stack_size < GORT_MIN_STACK_SIZE ||
+                                          c.stack_size > GORT_MAX_STACK_SIZE)))
         return -EINVAL;
     if (c.procs == 0 && env_int("GORT_PROCS", NULL, &x) && x > 0)
         c.procs = (int)(x > GORT_MAX_PROCS ? GORT_MAX_PROCS : x);
@@ -2104,7 +2111,8 @@ static void runtime_fini(gort__m *self)
         pthread_join(victim->thread, NULL);
         free(victim);
     }
-    pthread_join(gort__s.sysmon, NULL);
+    if (gort__s.sysmon_started)
+        pthread_join(gort__s.sysmon, NULL);
 
     /* Timers embedded in Gs and elsewhere forget their heaps. */
     for (int i = 0; i < gort__s.nprocs; i++)
@@ -2137,7 +2145,9 @@ static void runtime_fini(gort__m *self)
 
 static int start_sysmon(void)
 {
-    return -pthread_create(&gort__s.sysmon, NULL, sysmon, NULL);
+    int rc = pthread_create(&gort__s.sysmon, NULL, sysmon, NULL);
+    gort__s.sysmon_started = rc == 0;
+    return -rc;
 }
 
 __attribute__((noinline)) int gort_main(gort_fn fn, void *arg,
@@ -2170,7 +2180,15 @@ __attribute__((noinline)) int gort_main(gort_fn fn, void *arg,
     gort__altstack_init(m0);
 
     gort_g *g = newproc(fn, arg);
-    INVARIANT(g != NULL, "out of memory for the main goroutine");
+    if (g == NULL) {
+        gort__altstack_fini(m0);
+        atomic_store(&gort__s.stopping, true);
+        runtime_fini(m0);
+        free(m0);
+        setm(NULL);
+        pthread_mutex_unlock(&life_mu);
+        return -ENOMEM;
+    }
     gort__s.maing = g;
     g->createdby = __builtin_return_address(0);
     gort__lock(&gort__s.lock);
@@ -2230,6 +2248,8 @@ bool gort_running(void)
 
 void gort_get_stats(gort_stats *s)
 {
+    if (s == NULL)
+        return;
     memset(s, 0, sizeof *s);
     if (!atomic_load(&gort__s.running))
         return;

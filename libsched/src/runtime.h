@@ -248,6 +248,7 @@ typedef struct gort__sched {
     _Atomic int64_t vclock;
 
     pthread_t sysmon;
+    bool sysmon_started;
     gort__note sysmon_note;
     _Atomic bool sysmon_wait;
     int64_t schedtrace_ms;

@@ -216,6 +216,8 @@ void gort_sem_release(uint32_t *addr, bool handoff)
 
 bool gort_mutex_trylock(gort_mutex *mu)
 {
+    if (mu == NULL)
+        return false;
     uint32_t zero = 0;
     return atomic_compare_exchange_strong(
         (_Atomic uint32_t *)&mu->state, &zero, 1);
@@ -223,6 +225,8 @@ bool gort_mutex_trylock(gort_mutex *mu)
 
 void gort_mutex_lock(gort_mutex *mu)
 {
+    if (mu == NULL)
+        return;
     _Atomic uint32_t *s = (_Atomic uint32_t *)&mu->state;
 
     if (gort_mutex_trylock(mu))
@@ -238,6 +242,8 @@ void gort_mutex_lock(gort_mutex *mu)
 
 void gort_mutex_unlock(gort_mutex *mu)
 {
+    if (mu == NULL)
+        return;
     uint32_t old = atomic_exchange((_Atomic uint32_t *)&mu->state, 0);
     INVARIANT(old != 0, "unlock of unlocked mutex");
     if (old == 2)
@@ -249,6 +255,8 @@ void gort_mutex_unlock(gort_mutex *mu)
 
 void gort_wg_add(gort_waitgroup *wg, int delta)
 {
+    if (wg == NULL)
+        return;
     _Atomic uint64_t *st = (_Atomic uint64_t *)&wg->state;
     uint64_t s = atomic_fetch_add(st, (uint64_t)(int64_t)delta << 32) +
                  ((uint64_t)(int64_t)delta << 32);
@@ -268,11 +276,15 @@ void gort_wg_add(gort_waitgroup *wg, int delta)
 
 void gort_wg_done(gort_waitgroup *wg)
 {
+    if (wg == NULL)
+        return;
     gort_wg_add(wg, -1);
 }
 
 void gort_wg_wait(gort_waitgroup *wg)
 {
+    if (wg == NULL)
+        return;
     _Atomic uint64_t *st = (_Atomic uint64_t *)&wg->state;
     uint64_t s = atomic_load(st);
 

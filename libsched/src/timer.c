@@ -284,6 +284,8 @@ wake:
 void gort_timer_set(gort_timer *t, int64_t when, int64_t period,
                     gort_timer_fn fn, void *arg, uintptr_t seq)
 {
+    if (t == NULL)
+        return;
     INVARIANT(fn != NULL, "timer without a function");
     INVARIANT(atomic_load(&gort__s.running) || override_heap,
               "timer set with no runtime");
@@ -307,6 +309,8 @@ void gort_timer_set(gort_timer *t, int64_t when, int64_t period,
 
 void gort_timer_modify(gort_timer *t, int64_t when, int64_t period)
 {
+    if (t == NULL)
+        return;
     TIMER_LOCK(t);
     INVARIANT(t->fn != NULL, "modify of a timer never set");
     gort_timer_fn fn = t->fn;
@@ -318,6 +322,8 @@ void gort_timer_modify(gort_timer *t, int64_t when, int64_t period)
 
 bool gort_timer_del(gort_timer *t)
 {
+    if (t == NULL)
+        return false;
     TIMER_LOCK(t);
     bool was = t->active;
     atomic_store_explicit((_Atomic uint8_t *)&t->active, 0,
