@@ -1147,17 +1147,21 @@ static gort_g *block_in_poller(gort__m *m, int64_t polluntil,
     gort_glist l = {0};
     gort__poller->poll(delay, &l);
     atomic_store(&gort__s.polluntil, 0);
-    atomic_store(&gort__s.lastpoll, gort_nanotime_real());
 
+    /* Take a P (or queue what we found) before saying the poller is
+     * free: until then lastpoll == 0 tells the virtual clock that Gs
+     * may be in flight here. */
     gort__lock(&gort__s.lock);
     gort__p *p = pidleget();
     gort__unlock(&gort__s.lock);
     if (p == NULL) {
         injectglist(&l);
+        atomic_store(&gort__s.lastpoll, gort_nanotime_real());
         *gotp = false;
         return NULL;
     }
     acquirep(m, p);
+    atomic_store(&gort__s.lastpoll, gort_nanotime_real());
     *gotp = true;
 
     gort_g *g = run_first(&l);
@@ -1902,9 +1906,13 @@ static void *sysmon(void *arg)
         atomic_store_explicit(&gort__s.coarse_now, now, memory_order_relaxed);
         int did = retake(now);
 
-        /* Poll if nobody has for 10 ms. */
+        /* Poll if nobody has for 10 ms. Not on the virtual clock: the
+         * Gs found would be invisible between the poll and their
+         * injection, and time could move meanwhile; there the idle Ms
+         * poll before time moves. */
         int64_t last = atomic_load(&gort__s.lastpoll);
-        if (gort__poller->waiters && gort__poller->waiters() > 0 &&
+        if (!gort__s.virtual_clock && gort__poller->waiters &&
+            gort__poller->waiters() > 0 &&
             last != 0 && now - last > SLICE_NS &&
             atomic_compare_exchange_strong(&gort__s.lastpoll, &last, now)) {
             gort_glist l = {0};

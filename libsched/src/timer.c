@@ -362,7 +362,7 @@ static bool run_one(gort__timers *ts, int64_t now)
     gort__unlock(&ts->lock);
 
     TIMER_LOCK(t);
-    if (t->heap != NULL || !t->active) {
+    if (GET_HEAP(t) != NULL || !t->active) {
         /* Re-placed by a setter, or deleted: not ours to fire. */
         TIMER_UNLOCK(t);
         return true;
