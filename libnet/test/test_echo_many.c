@@ -34,6 +34,7 @@ typedef struct server {
     gnet_listener *l;
     _Atomic int finished; /* conns served to end of stream */
     uint32_t all_done;    /* released once all conns finished */
+    uint32_t accept_done; /* released when the accept loop returns */
 } server;
 
 typedef struct served {
@@ -69,8 +70,10 @@ static void accept_loop(void *arg)
     for (;;) {
         gnet_conn *c;
         if (gnet_accept(srv->l, &c, &err) < 0) {
-            if (gnet_error_is_closed(&err))
+            if (gnet_error_is_closed(&err)) {
+                gort_sem_release(&srv->accept_done, false);
                 return;
+            }
             gort_sleep(5 * MS);
             continue;
         }
@@ -98,6 +101,10 @@ static void server_main(void *arg)
 
     CHECK_EQ(gort_go(accept_loop, &srv), 0);
     gort_sem_acquire(&srv.all_done);
+    /* Close wakes the accept loop; free only once it has let go (the
+     * listener and srv itself). */
+    gnet_listener_close(srv.l, NULL);
+    gort_sem_acquire(&srv.accept_done);
     gnet_listener_free(srv.l);
 }
 

@@ -1053,12 +1053,17 @@ static gort_g *poll_nonblocking(void)
 {
     if (!gort__poller->waiters || gort__poller->waiters() == 0)
         return NULL;
-    if (atomic_load(&gort__s.lastpoll) == 0)
+    int64_t last = atomic_load(&gort__s.lastpoll);
+    if (last == 0)
         return NULL; /* someone is blocked in it */
 
     gort_glist l = {0};
     gort__poller->poll(0, &l);
-    atomic_store(&gort__s.lastpoll, gort_nanotime_real());
+    /* Only if nobody started a blocking poll meanwhile: its M may hold
+     * Gs it has not queued yet, and lastpoll == 0 is what keeps the
+     * virtual clock from moving under them. */
+    atomic_compare_exchange_strong(&gort__s.lastpoll, &last,
+                                   gort_nanotime_real());
     return run_first(&l);
 }
 
@@ -1096,10 +1101,35 @@ void gort__settle(void)
     gort_park(settle_commit, NULL, GORT_WAIT_OTHER);
 }
 
+static void foreign_ready(gort_g *g);
+
+/* Under sched.lock: a non-blocking poll whose Gs go straight to the
+ * global queue (foreign ones are woken). True if it found any. */
+static bool virtual_poll(void)
+{
+    if (!gort__poller->waiters || gort__poller->waiters() == 0)
+        return false;
+
+    gort_glist l = {0};
+    gort__poller->poll(0, &l);
+    bool found = l.n > 0;
+    gort_g *g;
+    while ((g = glist_pop(&l)) != NULL) {
+        if (g->foreign) {
+            foreign_ready(g);
+            continue;
+        }
+        gort__casgstatus(g, GORT_GWAITING, GORT_GRUNNABLE);
+        globrunqput(g);
+    }
+    return found;
+}
+
 /* With every P idle and nothing runnable, virtual time jumps to the
  * next timer, unless a G waits in gort__settle for this moment: then
  * *settled is that G, for the caller to ready, and time stays. Under
- * sched.lock. Returns true if it moved time or found a settler. */
+ * sched.lock. Returns true if it moved time, found a settler, or
+ * queued Gs that I/O had readied. */
 static bool virtual_advance(gort_g **settled)
 {
     if (!gort__s.virtual_clock)
@@ -1111,9 +1141,20 @@ static bool virtual_advance(gort_g **settled)
         atomic_load(&gort__s.nforeign) != 0)
         return false;
     /* An M in the poller may have been woken by I/O and not yet readied
-     * its Gs: only an M that has just polled and found nothing may move
-     * time. Break the poller; its M comes back through here after it
+     * its Gs. Break the poller; its M comes back through here after it
      * has handed off whatever it found. */
+    if (atomic_load(&gort__s.lastpoll) == 0) {
+        gort__poller->wake();
+        return false;
+    }
+    /* I/O that the last G to run made ready may not have been polled by
+     * anyone yet (an M that found the poller busy gave up its P without
+     * looking). Look now: no P can be taken while this M holds the
+     * lock, so no G runs to make more ready in between. */
+    if (virtual_poll())
+        return true;
+    /* A blocking poll that began meanwhile may hold what this one
+     * missed. */
     if (atomic_load(&gort__s.lastpoll) == 0) {
         gort__poller->wake();
         return false;
@@ -1130,6 +1171,8 @@ static bool virtual_advance(gort_g **settled)
         atomic_store(&gort__s.vclock, next);
     return true;
 }
+
+static bool try_virtual_advance(gort__m *m);
 
 /* Blocks in the poller until pollUntil (0: until woken). Returns with
  * a P and maybe a G, or with no P (the M then stops). */
@@ -1157,7 +1200,9 @@ static gort_g *block_in_poller(gort__m *m, int64_t polluntil,
     if (p == NULL) {
         injectglist(&l);
         atomic_store(&gort__s.lastpoll, gort_nanotime_real());
-        *gotp = false;
+        /* Ms that went idle while this one held the poller left virtual
+         * time alone (lastpoll was 0); moving it is now this M's job. */
+        *gotp = try_virtual_advance(m);
         return NULL;
     }
     acquirep(m, p);
@@ -1248,6 +1293,9 @@ static bool drop_spinning_and_recheck(gort__m *m)
 static bool try_virtual_advance(gort__m *m)
 {
     gort_g *settled = NULL;
+
+    if (!gort__s.virtual_clock)
+        return false;
 
     gort__lock(&gort__s.lock);
     bool advanced = virtual_advance(&settled);
