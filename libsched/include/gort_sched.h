@@ -247,6 +247,8 @@ typedef struct gort_stats {
     int64_t timers;            /* entries in all timer heaps */
     int64_t long_running;      /* times a G ran > 10 ms without yielding */
     int64_t syscall_handoffs;  /* Ps taken from Ms blocked in syscalls */
+    int64_t stacks;            /* G stacks mapped: a G gets one when it
+                                * first runs, and a dead G's is reused */
 } gort_stats;
 
 void gort_get_stats(gort_stats *s);

@@ -812,9 +812,13 @@ static void tsan_m_init(gort__m *m)
 }
 #endif
 
+static int stack_bind(gort__p *p, gort_g *g);
+
 /* From g0 into g. Returns when g switches back. */
 static void execute(gort__m *m, gort_g *g, bool inherit)
 {
+    if (g->sp == NULL && stack_bind(m->p, g) != 0)
+        THROW("out of memory for a goroutine stack");
     setgstatus(g, GORT_GRUNNABLE, GORT_GRUNNING);
     g->m = m;
     m->curg = g;
@@ -860,67 +864,134 @@ static void dropg(gort__m *m)
     m->curg = NULL;
 }
 
-/* gfput: a dead G goes to p's free list (half to the global one when
- * the local list is long). */
-static void gfput(gort__p *p, gort_g *g)
+/* Dead Gs wait on two kinds of free list, each per P with overflow to
+ * a global one: those that still hold a stack (gfree) and those whose
+ * stack went to a G that needed one (gbare). */
+typedef struct gflist {
+    gort_g **head;
+    int32_t *n;
+    gort_g **ghead;
+    _Atomic int32_t *gn;
+} gflist;
+
+static gflist gf_stacked(gort__p *p)
 {
-    if (p == NULL) {
+    return (gflist){p ? &p->gfree : NULL, p ? &p->gfreecnt : NULL,
+                    &gort__s.gfree, &gort__s.ngfree};
+}
+
+static gflist gf_bare(gort__p *p)
+{
+    return (gflist){p ? &p->gbare : NULL, p ? &p->gbarecnt : NULL,
+                    &gort__s.gbare, &gort__s.ngbare};
+}
+
+/* Onto the P's list (half of it to the global one when long), or the
+ * global one without a P. */
+static void gf_put(gflist l, gort_g *g)
+{
+    if (l.head == NULL) {
         gort__lock(&gort__s.gflock);
-        g->schedlink = gort__s.gfree;
-        gort__s.gfree = g;
-        gort__s.ngfree++;
+        g->schedlink = *l.ghead;
+        *l.ghead = g;
+        atomic_fetch_add_explicit(l.gn, 1, memory_order_relaxed);
         gort__unlock(&gort__s.gflock);
         return;
     }
-    g->schedlink = p->gfree;
-    p->gfree = g;
-    if (++p->gfreecnt < 64)
+    g->schedlink = *l.head;
+    *l.head = g;
+    if (++*l.n < 64)
         return;
 
     gort__lock(&gort__s.gflock);
-    while (p->gfreecnt > 32) {
-        gort_g *x = p->gfree;
-        p->gfree = x->schedlink;
-        p->gfreecnt--;
-        x->schedlink = gort__s.gfree;
-        gort__s.gfree = x;
-        gort__s.ngfree++;
+    while (*l.n > 32) {
+        gort_g *x = *l.head;
+        *l.head = x->schedlink;
+        --*l.n;
+        x->schedlink = *l.ghead;
+        *l.ghead = x;
+        atomic_fetch_add_explicit(l.gn, 1, memory_order_relaxed);
     }
     gort__unlock(&gort__s.gflock);
 }
 
-static gort_g *gfget(gort__p *p)
+static gort_g *gf_get(gflist l)
 {
-    if (p && p->gfree == NULL && atomic_load_explicit(&gort__s.ngfree,
-                                                      memory_order_relaxed)) {
+    gort_g *g;
+
+    if (l.head == NULL) {
+        if (atomic_load_explicit(l.gn, memory_order_relaxed) == 0)
+            return NULL;
         gort__lock(&gort__s.gflock);
-        while (p->gfreecnt < 32 && gort__s.gfree) {
-            gort_g *x = gort__s.gfree;
-            gort__s.gfree = x->schedlink;
-            gort__s.ngfree--;
-            x->schedlink = p->gfree;
-            p->gfree = x;
-            p->gfreecnt++;
-        }
-        gort__unlock(&gort__s.gflock);
-    }
-    if (p && p->gfree) {
-        gort_g *g = p->gfree;
-        p->gfree = g->schedlink;
-        p->gfreecnt--;
-        return g;
-    }
-    if (p == NULL) {
-        gort__lock(&gort__s.gflock);
-        gort_g *g = gort__s.gfree;
+        g = *l.ghead;
         if (g) {
-            gort__s.gfree = g->schedlink;
-            gort__s.ngfree--;
+            *l.ghead = g->schedlink;
+            atomic_fetch_sub_explicit(l.gn, 1, memory_order_relaxed);
         }
         gort__unlock(&gort__s.gflock);
         return g;
     }
-    return NULL;
+    if (*l.head == NULL && atomic_load_explicit(l.gn, memory_order_relaxed)) {
+        gort__lock(&gort__s.gflock);
+        while (*l.n < 32 && *l.ghead) {
+            gort_g *x = *l.ghead;
+            *l.ghead = x->schedlink;
+            atomic_fetch_sub_explicit(l.gn, 1, memory_order_relaxed);
+            x->schedlink = *l.head;
+            *l.head = x;
+            ++*l.n;
+        }
+        gort__unlock(&gort__s.gflock);
+    }
+    g = *l.head;
+    if (g) {
+        *l.head = g->schedlink;
+        --*l.n;
+    }
+    return g;
+}
+
+/* A dead G goes back to a free list; it always holds its stack. */
+static void gfput(gort__p *p, gort_g *g)
+{
+    gf_put(gf_stacked(p), g);
+}
+
+/* Moves a stack, with what the sanitizers and valgrind know of it,
+ * from one G to another. */
+static void stack_move(gort_g *to, gort_g *from)
+{
+    to->stack_lo = from->stack_lo;
+    to->stack_hi = from->stack_hi;
+    to->stack_map = from->stack_map;
+    to->map_size = from->map_size;
+    to->tsan_fiber = from->tsan_fiber;
+    to->vg_stack = from->vg_stack;
+    from->stack_lo = from->stack_hi = from->stack_map = NULL;
+    from->map_size = 0;
+    from->tsan_fiber = NULL;
+    from->vg_stack = 0;
+}
+
+static void gentry(void *arg);
+
+/* Gives g, which has never run, a stack: a dead G's, or a new one.
+ * Binding at the first run rather than at the spawn means a burst of
+ * spawns whose Gs run to completion one after another needs one stack,
+ * not one per spawn. */
+static int stack_bind(gort__p *p, gort_g *g)
+{
+    gort_g *donor = gf_get(gf_stacked(p));
+    if (donor) {
+        stack_move(g, donor);
+        gf_put(gf_bare(p), donor);
+    } else {
+        int rc = gort__stack_alloc(g, gort__s.stack_size);
+        if (rc != 0)
+            return rc;
+    }
+    g->sp = gort__ctx_make(g->stack_hi, gentry, g);
+    return 0;
 }
 
 /* exitsyscall found no P for g: queue it and let this M sleep. */
@@ -1505,19 +1576,21 @@ static void allg_add(gort_g *g)
     atomic_fetch_add(&gort__s.ngs, 1);
 }
 
+/* A G to reuse or a new one. One that still holds a stack comes first
+ * (it runs without binding one); a new G gets its stack when it first
+ * runs. */
 static gort_g *newg(gort__p *p)
 {
-    gort_g *g = gfget(p);
+    gort_g *g = gf_get(gf_stacked(p));
+    if (g)
+        return g;
+    g = gf_get(gf_bare(p));
     if (g)
         return g;
 
     g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
-    if (gort__stack_alloc(g, gort__s.stack_size) != 0) {
-        free(g);
-        return NULL;
-    }
     atomic_store(&g->status, GORT_GIDLE);
     allg_add(g);
     return g;
@@ -1542,7 +1615,7 @@ static gort_g *newproc(gort_fn fn, void *arg)
     g->asan_fake = NULL;
     g->createdby = NULL;
     g->parentid = 0;
-    g->sp = gort__ctx_make(g->stack_hi, gentry, g);
+    g->sp = g->stack_hi ? gort__ctx_make(g->stack_hi, gentry, g) : NULL;
     gort__casgstatus(g, atomic_load(&g->status), GORT_GRUNNABLE);
     return g;
 }
@@ -2235,7 +2308,11 @@ __attribute__((noinline)) int gort_main(gort_fn fn, void *arg,
     tsan_m_init(m0);
     gort__altstack_init(m0);
 
+    /* The main G's stack is bound now so that a size no mapping can
+     * satisfy fails here, not in the scheduler. */
     gort_g *g = newproc(fn, arg);
+    if (g != NULL && stack_bind(NULL, g) != 0)
+        g = NULL;
     if (g == NULL) {
         gort__altstack_fini(m0);
         atomic_store(&gort__s.stopping, true);
@@ -2330,4 +2407,5 @@ void gort_get_stats(gort_stats *s)
     s->timers = gort__timers_count();
     s->long_running = atomic_load(&gort__s.long_running);
     s->syscall_handoffs = atomic_load(&gort__s.handoffs);
+    s->stacks = gort__stacks_count();
 }

@@ -97,7 +97,8 @@ struct gort_g {
     void *arg;
     char *stack_lo;            /* usable stack [stack_lo, stack_hi) */
     char *stack_hi;
-    char *stack_map;           /* mapping incl. guard; NULL: foreign */
+    char *stack_map;           /* mapping incl. guard; NULL: none yet
+                                * (bound when it first runs) or foreign */
     size_t map_size;
     gort_g *schedlink;         /* run queue / glist / free list link */
     gort_g *alllink;           /* allgs list; under sched.allglock */
@@ -151,8 +152,10 @@ struct gort__p {
     gort_g *_Atomic runq[RUNQ_SIZE];
     gort_g *_Atomic runnext;
 
-    gort_g *gfree;             /* dead Gs, owner only */
+    gort_g *gfree;             /* dead Gs with stacks, owner only */
     int32_t gfreecnt;
+    gort_g *gbare;             /* dead Gs whose stacks went to others */
+    int32_t gbarecnt;
 
     gort__timers timers;
 
@@ -219,9 +222,11 @@ typedef struct gort__sched {
     gort_g *runqhead, *runqtail; /* global run queue */
     _Atomic int32_t runqsize;
 
-    gort__lock_t gflock;        /* global dead G cache */
-    gort_g *gfree;              /* under gflock */
+    gort__lock_t gflock;        /* global dead G caches */
+    gort_g *gfree;              /* with stacks; under gflock */
     _Atomic int32_t ngfree;     /* written under gflock, peeked without */
+    gort_g *gbare;              /* without; as gfree */
+    _Atomic int32_t ngbare;
 
     gort__lock_t allglock;
     gort_g *allg;
@@ -275,6 +280,8 @@ int64_t gort__nanotime(void);
 /* Stacks (stack.c). */
 int gort__stack_alloc(gort_g *g, size_t size);
 void gort__stack_free(gort_g *g);
+/* Stacks mapped and not yet freed. */
+int64_t gort__stacks_count(void);
 void gort__stacks_fini(void);
 int gort__signals_init(void);
 void gort__signals_fini(void);

@@ -98,6 +98,7 @@ static char *slab_next;      /* next free stack in the newest slab */
 static size_t slab_left;     /* stacks left there */
 static size_t slab_stride;
 static int guard_mode;       /* 0 unknown, 1 madvise, 2 mprotect */
+static _Atomic int64_t nstacks;
 
 static int stack_alloc_own(gort_g *g, size_t size)
 {
@@ -119,6 +120,7 @@ static int stack_alloc_own(gort_g *g, size_t size)
     g->stack_lo = base + GUARD_SIZE;
     g->stack_hi = base + total;
     tools_stack_new(g);
+    atomic_fetch_add(&nstacks, 1);
     return 0;
 }
 
@@ -183,13 +185,21 @@ int gort__stack_alloc(gort_g *g, size_t size)
     g->stack_lo = base + GUARD_SIZE;
     g->stack_hi = base + stride;
     tools_stack_new(g);
+    atomic_fetch_add(&nstacks, 1);
     return 0;
+}
+
+int64_t gort__stacks_count(void)
+{
+    return atomic_load(&nstacks);
 }
 
 void gort__stack_free(gort_g *g)
 {
-    if (g->stack_map)
+    if (g->stack_map) {
         tools_stack_free(g);
+        atomic_fetch_sub(&nstacks, 1);
+    }
     if (g->stack_map && g->map_size)
         munmap(g->stack_map, g->map_size);
     g->stack_map = g->stack_lo = g->stack_hi = NULL;

@@ -208,3 +208,77 @@ TEST(spawn_chain_does_not_starve_runnable_gs)
     CHECK_GE(atomic_load(&ch.global_seen), 1);
     CHECK_LT(atomic_load(&ch.global_seen), CHAIN_LEN);
 }
+
+/* ------------------------------------------------------------------ */
+/*
+ * A G gets its stack when it first runs. A burst of spawns whose Gs
+ * each run to the end before the next starts (one P, nothing blocks)
+ * then needs one stack besides the spawner's, handed from each dead G
+ * to the next; and Gs alive at the same time still each have their
+ * own.
+ */
+
+#define BURST 50000
+
+static struct {
+    gort_waitgroup wg;
+    atomic_int ran;
+    uint32_t hold;          /* keeps the "together" Gs alive */
+    char *_Atomic sps[64];  /* a local's address in each of those */
+} bu;
+
+static void burst_g(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&bu.ran, 1);
+    gort_wg_done(&bu.wg);
+}
+
+static void together_g(void *arg)
+{
+    char here;
+
+    atomic_store(&bu.sps[(uintptr_t)arg], &here);
+    gort_wg_done(&bu.wg);
+    gort_sem_acquire(&bu.hold);
+}
+
+static void burst_main(void *arg)
+{
+    gort_stats st;
+
+    (void)arg;
+    gort_get_stats(&st);
+    CHECK_EQ(st.stacks, 1); /* the main G's */
+
+    gort_wg_add(&bu.wg, BURST);
+    for (int i = 0; i < BURST; i++)
+        CHECK_EQ(gort_go(burst_g, NULL), 0);
+    gort_get_stats(&st);
+    CHECK_EQ(st.stacks, 1); /* none of them has run yet */
+    gort_wg_wait(&bu.wg);
+    CHECK_EQ(atomic_load(&bu.ran), BURST);
+    gort_get_stats(&st);
+    CHECK_EQ(st.stacks, 2);
+
+    /* 64 at once: one stack each, no two alike. */
+    gort_wg_add(&bu.wg, 64);
+    for (uintptr_t i = 0; i < 64; i++)
+        CHECK_EQ(gort_go(together_g, (void *)i), 0);
+    gort_wg_wait(&bu.wg);
+    gort_get_stats(&st);
+    CHECK_EQ(st.stacks, 1 + 64);
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < i; j++) {
+            ptrdiff_t d = atomic_load(&bu.sps[i]) - atomic_load(&bu.sps[j]);
+            CHECK_MSG(d > 4096 || d < -4096, "Gs %d and %d share a stack",
+                      i, j);
+        }
+    for (int i = 0; i < 64; i++)
+        gort_sem_release(&bu.hold, false);
+}
+
+TEST(spawned_gs_get_stacks_when_they_first_run)
+{
+    run_main(burst_main, NULL, 1, false);
+}
