@@ -1077,26 +1077,43 @@ static gort_g *after_switch(gort__m *m, bool *inherit)
 /* ------------------------------------------------------------------ */
 /* Finding work. */
 
-/* Runs every P's due timers (ours first). Returns the earliest when
- * still pending over all Ps (0: none). The clock is read only when
- * some heap is not empty: a switch with no timers costs no clock read. */
-static int64_t check_timers(gort__m *m)
+/* Runs p's due timers; *now is read on first need (a switch with no
+ * timers costs no clock read). True if some were due. */
+static bool run_timers(gort__p *p, int64_t *now)
 {
-    int64_t next = 0, now = 0;
+    int64_t w = atomic_load(&p->timers.when0);
+    if (w == 0)
+        return false;
+    if (*now == 0)
+        *now = gort__nanotime();
+    if (w > *now)
+        return false;
+    gort__timers_check(&p->timers, *now);
+    return true;
+}
 
-    for (int i = 0; i < gort__s.nprocs; i++) {
-        gort__p *p = gort__s.allp[(m->p->id + i) % gort__s.nprocs];
-        int64_t w = atomic_load(&p->timers.when0);
-        if (w == 0)
-            continue;
-        if (now == 0)
-            now = gort__nanotime();
-        if (w <= now)
-            w = gort__timers_check(&p->timers, now);
-        if (w != 0 && (next == 0 || w < next))
-            next = w;
+/* Every schedule runs its own P's due timers. */
+static void check_timers(gort__m *m)
+{
+    int64_t now = 0;
+    run_timers(m->p, &now);
+}
+
+/* An M out of local work also runs the other Ps' due timers: those of
+ * idle Ps, and of Ps whose G runs long. Kept off the path of every
+ * switch, which would otherwise touch every P's cache line. True if
+ * some were due. */
+static bool check_other_timers(gort__m *m)
+{
+    int32_t n = gort__s.nprocs, id = m->p->id;
+    int64_t now = 0;
+    bool ran = false;
+
+    for (int32_t i = 1; i < n; i++) {
+        int32_t j = id + i < n ? id + i : id + i - n;
+        ran |= run_timers(gort__s.allp[j], &now);
     }
-    return next;
+    return ran;
 }
 
 /* Of a batch the poller readied: the first G this M can run itself,
@@ -1420,6 +1437,8 @@ static gort_g *findrunnable(gort__m *m, bool *inherit)
         *inherit = false;
 
         if ((g = find_local(m, p, inherit)) != NULL)
+            return g;
+        if (check_other_timers(m) && (g = find_local(m, p, inherit)))
             return g;
 
         /* Steal, unless half the busy Ps already have thieves. */

@@ -97,6 +97,19 @@ static void dequeue(semroot *r, semwaiter *w)
     w->queued = false;
 }
 
+/* Under the root lock, where every change to nwait is made: a plain
+ * store, no locked instruction. The increment stays a full barrier: a
+ * waiter's count must be visible before it looks at the semaphore
+ * once more, against a release that bumps the count and then reads
+ * nwait without the lock. */
+static void nwait_dec(semroot *r)
+{
+    atomic_store_explicit(
+        &r->nwait,
+        atomic_load_explicit(&r->nwait, memory_order_relaxed) - 1,
+        memory_order_release);
+}
+
 static bool unlock_root(gort_g *g, void *arg)
 {
     (void)g;
@@ -122,7 +135,7 @@ static void sem_timeout(void *arg, uintptr_t seq, int64_t delay)
     }
     dequeue(r, w);
     g->semw = NULL;
-    atomic_fetch_sub(&r->nwait, 1);
+    nwait_dec(r);
     w->timedout = true;
     gort__unlock(&r->lock);
     gort_ready(g);
@@ -148,7 +161,7 @@ int gort_sem_acquire_until(uint32_t *addr, int64_t deadline)
         gort__lock(&r->lock);
         atomic_fetch_add(&r->nwait, 1);
         if (cansemacquire(addr)) {
-            atomic_fetch_sub(&r->nwait, 1);
+            nwait_dec(r);
             gort__unlock(&r->lock);
             return 0;
         }
@@ -198,7 +211,7 @@ void gort_sem_release(uint32_t *addr, bool handoff)
     }
     dequeue(r, w);
     w->g->semw = NULL;
-    atomic_fetch_sub(&r->nwait, 1);
+    nwait_dec(r);
     bool handed = handoff && cansemacquire(addr);
     w->acquired = handed;
     gort_g *g = w->g;

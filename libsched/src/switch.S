@@ -38,22 +38,19 @@ gort__switch:
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    /* What was just saved is also what is in force: keep it to compare
+     * with the new context's, rather than reading the (slow) control
+     * registers a second time. */
+    movl (%rsp), %eax
+    movzwl 4(%rsp), %ecx
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     /* Loading the control words stalls the pipeline, and they almost
-     * never differ between contexts: load only a changed one. The
-     * current values sit in the red zone below the new stack. */
-    stmxcsr -8(%rsp)
-    movl -8(%rsp), %eax
+     * never differ between contexts: load only a changed one. */
     cmpl (%rsp), %eax
-    je 1f
-    ldmxcsr (%rsp)
-1:
-    fnstcw -8(%rsp)
-    movw -8(%rsp), %ax
-    cmpw 4(%rsp), %ax
-    je 2f
-    fldcw 4(%rsp)
+    jne 3f
+    cmpw 4(%rsp), %cx
+    jne 4f
 2:
     addq $8, %rsp
     popq %r15
@@ -63,6 +60,13 @@ gort__switch:
     popq %rbx
     popq %rbp
     ret
+3:
+    ldmxcsr (%rsp)
+    cmpw 4(%rsp), %cx
+    je 2b
+4:
+    fldcw 4(%rsp)
+    jmp 2b
     .cfi_endproc
     .size gort__switch, .-gort__switch
 
