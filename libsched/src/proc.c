@@ -1055,6 +1055,7 @@ static gort_g *after_switch(gort__m *m, bool *inherit)
             m->lockedg = NULL;
         }
         bool was_main = g == gort__s.maing;
+        gort__stack_recycle(g);
         gfput(m->p, g);
         if (was_main) {
             atomic_store(&gort__s.main_done, true);

@@ -280,6 +280,8 @@ int64_t gort__nanotime(void);
 /* Stacks (stack.c). */
 int gort__stack_alloc(gort_g *g, size_t size);
 void gort__stack_free(gort_g *g);
+/* Before a dead G's stack serves another G (sanitizer bookkeeping). */
+void gort__stack_recycle(gort_g *g);
 /* Stacks mapped and not yet freed. */
 int64_t gort__stacks_count(void);
 void gort__stacks_fini(void);

@@ -52,6 +52,21 @@ static void tools_stack_new(gort_g *g)
     (void)g;
 }
 
+/* A dead G's stack is about to serve a new G. ThreadSanitizer keeps a
+ * shadow call stack per fiber, and a G never returns from its entry
+ * function: reused as it is, the fiber's shadow stack would grow by a
+ * frame or two with every G it served. Give the stack a fresh fiber. */
+void gort__stack_recycle(gort_g *g)
+{
+#ifdef GORT_TSAN
+    if (g->tsan_fiber) {
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = __tsan_create_fiber(0);
+    }
+#endif
+    (void)g;
+}
+
 static void tools_stack_free(gort_g *g)
 {
 #ifdef GORT_VALGRIND

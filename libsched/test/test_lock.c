@@ -8,7 +8,8 @@
 #define ROUNDS 200
 
 static struct {
-    pthread_t home;
+    pthread_t home;         /* written once, before home_set */
+    atomic_int home_set;
     atomic_int moved;       /* times the locked G ran elsewhere */
     atomic_int intruders;   /* other Gs seen on the locked thread */
     atomic_int locked_done;
@@ -28,6 +29,7 @@ static void locked_g(void *arg)
     (void)arg;
     gort_lock_thread();
     lk.home = pthread_self();
+    atomic_store(&lk.home_set, 1);
     for (int i = 0; i < ROUNDS; i++) {
         switch (i % 3) {
         case 0:
@@ -51,7 +53,8 @@ static void other_g(void *arg)
 {
     (void)arg;
     while (!atomic_load(&lk.locked_done)) {
-        if (lk.home && pthread_equal(pthread_self(), lk.home) &&
+        if (atomic_load(&lk.home_set) &&
+            pthread_equal(pthread_self(), lk.home) &&
             !atomic_load(&lk.locked_done))
             atomic_fetch_add(&lk.intruders, 1);
         atomic_fetch_add(&lk.others, 1);
