@@ -6,7 +6,12 @@
  *              with a zero timeout on an empty set, a loopback TCP
  *              round trip of 64 B between two blocking threads, and a
  *              futex wake round trip between two threads that sleep in
- *              futex_wait in turn
+ *              futex_wait in turn; then the CPU's own stalls: a loop
+ *              that only reads the clock for N/1e6 seconds, reporting
+ *              the longest gap between two reads and how many gaps
+ *              exceeded 1 ms (time the CPU was taken away: the
+ *              hypervisor, interrupts, other tasks). No timer on this
+ *              machine can be more punctual than these stalls allow.
  *
  * The two threads of the round trips run on different CPUs when the
  * affinity mask has two (tools/bench runs it with CPUs 0 and 1).
@@ -212,6 +217,25 @@ static double bench_futex(void)
     return (double)(t1 - t0) / (double)futex_n;
 }
 
+static void bench_stall(double *max_us, long *over_1ms)
+{
+    int64_t prev = now_ns(), end = prev + iters * 1000, max = 0;
+    long over = 0;
+
+    for (;;) {
+        int64_t t = now_ns(), gap = t - prev;
+        prev = t;
+        if (gap > max)
+            max = gap;
+        if (gap > 1000000)
+            over++;
+        if (t >= end)
+            break;
+    }
+    *max_us = (double)max / 1e3;
+    *over_1ms = over;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || (iters = atol(argv[1])) <= 0) {
@@ -224,7 +248,12 @@ int main(int argc, char **argv)
     double ep = bench_epoll();
     double tcp = bench_tcp();
     double fut = bench_futex();
+    double stall;
+    long stalls;
+    pin_to(0);
+    bench_stall(&stall, &stalls);
     printf("syscall_ns=%.1f epoll_wait0_ns=%.1f tcp64_rtt_ns=%.1f "
-           "futex_wake_rtt_ns=%.1f\n", sys, ep, tcp, fut);
+           "futex_wake_rtt_ns=%.1f cpu_stall_max_us=%.1f "
+           "cpu_stalls_over_1ms=%ld\n", sys, ep, tcp, fut, stall, stalls);
     return 0;
 }
