@@ -95,8 +95,12 @@ enum gort_wait_reason {
     GORT_WAIT_NREASONS
 };
 
-/* Called by gort_park on the M's scheduler stack after the G has left
- * its M (status waiting). Returning false resumes the G at once. */
+/* Called by gort_park after the G has left its M (status waiting) and
+ * before the M runs anything else, in scheduler context (no current G:
+ * gort_self() is NULL). It runs on the M's scheduler stack, or, when
+ * the park switches straight to the G in runnext, at the top of that
+ * G's stack: keep it short, and never block or park in it. Returning
+ * false resumes the G at once. */
 typedef bool (*gort_commit_fn)(gort_g *g, void *arg);
 
 /* Parks the current G until gort_ready(g). commit may be NULL. */

@@ -546,6 +546,7 @@ static void checkdead(void)
     if (gort__timers_earliest() != 0)
         return;
 
+
     static const char msg[] =
         "gort: fatal error: all goroutines are asleep - deadlock!\n";
     (void)!write(2, msg, sizeof msg - 1);
@@ -845,6 +846,8 @@ static void execute(gort__m *m, gort_g *g, bool inherit)
     asan_finish(m->asan_fake, NULL, NULL);
 }
 
+static void switched_in(gort_g *g, void *fake);
+
 /* From the running G to its M's g0; returns when the G runs again,
  * possibly on another M. */
 static void switch_to_g0(gort__m *m, gort_g *g, bool exiting)
@@ -852,10 +855,129 @@ static void switch_to_g0(gort__m *m, gort_g *g, bool exiting)
     asan_start(exiting ? NULL : &g->asan_fake, m->g0_bottom, m->g0_size);
     tsan_to(m->tsan_fiber);
     gort__switch(&g->sp, m->g0sp);
+    switched_in(g, g->asan_fake);
+}
 
-    /* Running again, maybe elsewhere. */
-    gort__m *now = gort__getm();
-    asan_finish(g->asan_fake, &now->g0_bottom, &now->g0_size);
+/*
+ * Direct switches. A G that parks while its P's runnext holds a G
+ * ready to go switches straight to that G, not through the M's g0 and
+ * schedule(): one switch instead of two, which is most of a park/ready
+ * round trip's cost. The park's commit must still run only once the
+ * parking G is off its stack and before the M runs anything else, so
+ * the G switched to runs it, first thing (switched_in), with no G
+ * current as on g0; only the stack it runs on differs. If the commit says no, the parked G must resume at
+ * once: the successor switches straight back and is requeued in
+ * runnext, again only once it is off its stack.
+ *
+ * Taken only when schedule() would pick runnext anyway: the P's slice
+ * is not over, no fairness turn for the global queue is due, no timer
+ * of the P is due, and neither G is wired to a thread.
+ */
+static void switch_direct(gort__m *m, gort_g *from, gort_g *to)
+{
+    gort__p *p = m->p;
+
+    setgstatus(to, GORT_GRUNNABLE, GORT_GRUNNING);
+    to->m = m;
+    m->curg = to;
+    m->prevg = from;
+    atomic_store_explicit(
+        &p->switchtick,
+        atomic_load_explicit(&p->switchtick, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    asan_start(&from->asan_fake, to->stack_lo,
+               (size_t)(to->stack_hi - to->stack_lo));
+    tsan_to(to->tsan_fiber);
+    gort__switch(&from->sp, to->sp);
+    switched_in(from, from->asan_fake);
+}
+
+/* The G that may follow a park straight away, taken from runnext; or
+ * NULL for the way through schedule(). */
+static gort_g *direct_successor(gort__m *m)
+{
+    gort__p *p = m->p;
+
+    if (p == NULL || m->lockedg ||
+        atomic_load_explicit(&p->preempt, memory_order_relaxed) ||
+        atomic_load_explicit(&gort__s.stopping, memory_order_relaxed))
+        return NULL;
+    uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+    if (tick % 61 == 0 && atomic_load(&gort__s.runqsize) > 0)
+        return NULL;
+    int64_t w = atomic_load_explicit(&p->timers.when0, memory_order_relaxed);
+    if (w != 0 && w <= gort__nanotime())
+        return NULL;
+
+    /* Its fields may be read only once it is ours: until then a thief
+     * may take it and start it elsewhere. */
+    gort_g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (next == NULL ||
+        !atomic_compare_exchange_strong(&p->runnext, &next, NULL))
+        return NULL;
+    if (next->lockedm || next->sp == NULL) {
+        /* Only the owner fills runnext, and it is still empty. */
+        atomic_store(&p->runnext, next);
+        return NULL;
+    }
+    return next;
+}
+
+/* Finishes, on the stack of g (now running on m), what the G that
+ * switched straight to g left undone. */
+static void finish_direct(gort__m *m, gort_g *g, gort_g *prev)
+{
+    enum gort__action act = m->action;
+
+    m->action = ACT_NONE;
+    if (act == ACT_REQUEUE) {
+        runqput(m->p, prev, true);
+        return;
+    }
+    INVARIANT(act == ACT_PARK, "direct switch without a park");
+    setgstatus(prev, GORT_GRUNNING, GORT_GWAITING);
+    prev->m = NULL;
+    gort_commit_fn commit = m->commit;
+    m->commit = NULL;
+    if (commit == NULL)
+        return;
+    /* As on g0: no current G while the commit runs. */
+    m->curg = NULL;
+    bool ok = commit(prev, m->commitarg);
+    m->curg = g;
+    if (ok)
+        return;
+
+    /* prev must run again at once; g goes back to runnext. */
+    setgstatus(prev, GORT_GWAITING, GORT_GRUNNABLE);
+    setgstatus(g, GORT_GRUNNING, GORT_GRUNNABLE);
+    m->action = ACT_REQUEUE;
+    prev->m = m;
+    m->curg = prev;
+    m->prevg = g;
+    setgstatus(prev, GORT_GRUNNABLE, GORT_GRUNNING);
+    asan_start(&g->asan_fake, prev->stack_lo,
+               (size_t)(prev->stack_hi - prev->stack_lo));
+    tsan_to(prev->tsan_fiber);
+    gort__switch(&g->sp, prev->sp);
+    switched_in(g, g->asan_fake);
+}
+
+/* Every G runs this when it is switched in, from g0 or from another G
+ * (fake: its sanitizer state; NULL on its first run). */
+static void switched_in(gort_g *g, void *fake)
+{
+    gort__m *m = gort__getm();
+    gort_g *prev = m->prevg;
+
+    if (prev == NULL) {
+        /* From g0: note its bounds for the switch back. */
+        asan_finish(fake, &m->g0_bottom, &m->g0_size);
+        return;
+    }
+    asan_finish(fake, NULL, NULL);
+    m->prevg = NULL;
+    finish_direct(m, g, prev);
 }
 
 static void dropg(gort__m *m)
@@ -1572,9 +1694,8 @@ static void gexit(void);
 static void gentry(void *arg)
 {
     gort_g *g = arg;
-    gort__m *m = gort__getm();
 
-    asan_finish(NULL, &m->g0_bottom, &m->g0_size);
+    switched_in(g, NULL);
     g->fn(g->arg);
     gexit();
 }
@@ -1802,7 +1923,11 @@ void gort_park(gort_commit_fn commit, void *arg, enum gort_wait_reason why)
     m->commit = commit;
     m->commitarg = arg;
     m->action = ACT_PARK;
-    switch_to_g0(m, g, false);
+    gort_g *next = direct_successor(m);
+    if (next)
+        switch_direct(m, g, next);
+    else
+        switch_to_g0(m, g, false);
     g->waitreason = GORT_WAIT_NONE;
 }
 

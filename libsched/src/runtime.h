@@ -171,6 +171,7 @@ enum gort__action {
     ACT_YIELD_LOCAL,/* a handoff: to the local queue's tail */
     ACT_EXIT,       /* the G returned */
     ACT_SYSCALL,    /* exitsyscall found no P */
+    ACT_REQUEUE,    /* a direct switch undone: back to runnext */
     ACT_LOCKED_PARK /* unused marker */
 };
 
@@ -194,6 +195,8 @@ struct gort__m {
     enum gort__action action;
     gort_commit_fn commit;
     void *commitarg;
+    gort_g *prevg;             /* G that switched straight to curg and
+                                * left it action to finish; else NULL */
 
     char *altstack;            /* signal stack for overflow reports */
     size_t altstack_size;

@@ -93,3 +93,177 @@ TEST(fair_pingpong_pair_and_yielding_hog_procs1)
               "pair made %ld round trips during %d hog iterations", pair,
               HOG_ITERS);
 }
+
+/* ------------------------------------------------------------------ */
+/*
+ * A park that finds its successor in runnext switches straight to it.
+ * Two things that path must keep from the way through schedule():
+ *
+ *  - a commit that returns false resumes the parking G at once, ahead
+ *    of the G in runnext, which still runs afterwards, once;
+ *  - the P's timers: a G sleeping next to a ping-pong pair (which
+ *    never lets the P go idle) wakes on time, not when the time slice
+ *    ends. Checked on the median of its sleeps' lateness, so that a
+ *    stall of the machine does not decide it.
+ */
+
+static struct {
+    uint32_t sem;
+    char order[8];
+    atomic_int n;
+    gort_waitgroup wg;
+} rf;
+
+static void note(char c)
+{
+    rf.order[atomic_fetch_add(&rf.n, 1)] = c;
+}
+
+static bool refuse(gort_g *g, void *arg)
+{
+    (void)g, (void)arg;
+    return false;
+}
+
+static void runnext_g(void *arg)
+{
+    (void)arg;
+    gort_sem_acquire(&rf.sem); /* has run once: a stack and a context */
+    note('B');
+    gort_wg_done(&rf.wg);
+}
+
+static void refuse_main(void *arg)
+{
+    (void)arg;
+    gort_wg_add(&rf.wg, 1);
+    CHECK_EQ(gort_go(runnext_g, NULL), 0);
+    gort_yield(); /* let it park on the semaphore */
+    gort_sem_release(&rf.sem, false); /* it goes to runnext */
+    gort_park(refuse, NULL, GORT_WAIT_OTHER);
+    note('A');
+    gort_wg_wait(&rf.wg);
+    note('\0');
+}
+
+TEST(refused_park_resumes_before_runnext_g)
+{
+    run_main(refuse_main, NULL, 1, false);
+    CHECK_EQ(atomic_load(&rf.n), 3);
+    CHECK_EQ(strcmp(rf.order, "AB"), 0);
+}
+
+#define NSLEEPS 21
+
+static struct {
+    uint32_t ping, pong;
+    atomic_int done;  /* the sleeper's */
+    atomic_int stop;  /* the pinger's word to the ponger */
+    int64_t late[NSLEEPS];
+    gort_waitgroup wg;
+} ts;
+
+static void ts_pinger(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ts.done)) {
+        gort_sem_release(&ts.ping, false);
+        gort_sem_acquire(&ts.pong);
+    }
+    atomic_store(&ts.stop, 1);
+    gort_sem_release(&ts.ping, false);
+    gort_wg_done(&ts.wg);
+}
+
+static void ts_ponger(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        gort_sem_acquire(&ts.ping);
+        if (atomic_load(&ts.stop))
+            break;
+        gort_sem_release(&ts.pong, false);
+    }
+    gort_wg_done(&ts.wg);
+}
+
+static void ts_sleeper(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NSLEEPS; i++) {
+        int64_t want = gort_now() + MS;
+        gort_sleep(MS);
+        ts.late[i] = gort_now() - want;
+    }
+    atomic_store(&ts.done, 1);
+    gort_wg_done(&ts.wg);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void ts_main(void *arg)
+{
+    (void)arg;
+    gort_wg_add(&ts.wg, 3);
+    CHECK_EQ(gort_go(ts_sleeper, NULL), 0);
+    CHECK_EQ(gort_go(ts_ponger, NULL), 0);
+    CHECK_EQ(gort_go(ts_pinger, NULL), 0);
+    gort_wg_wait(&ts.wg);
+}
+
+TEST(sleeper_wakes_on_time_beside_a_pingpong_pair_procs1)
+{
+    run_main(ts_main, NULL, 1, false);
+    qsort(ts.late, NSLEEPS, sizeof(ts.late[0]), cmp_i64);
+    int64_t median = ts.late[NSLEEPS / 2];
+    CHECK_MSG(median < (int64_t)(5 * MS * gtest_scale()),
+              "median lateness %lld us", (long long)(median / 1000));
+}
+
+/* A commit runs with no current G, whether the park goes through
+ * schedule() (runnext empty) or straight to the G in runnext. */
+static struct {
+    gort_g *seen[2];
+    gort_g *waker_target;
+    uint32_t sem;
+    gort_waitgroup wg;
+} cs;
+
+static bool record_self(gort_g *g, void *arg)
+{
+    cs.seen[(uintptr_t)arg] = gort_self();
+    cs.waker_target = g;
+    return true;
+}
+
+static void cs_waker(void *arg)
+{
+    (void)arg;
+    gort_ready(cs.waker_target);
+    gort_sem_acquire(&cs.sem); /* the second round: parked, then runnext */
+    gort_ready(cs.waker_target);
+    gort_wg_done(&cs.wg);
+}
+
+static void cs_main(void *arg)
+{
+    (void)arg;
+    cs.seen[0] = cs.seen[1] = gort_self(); /* anything but NULL */
+    gort_wg_add(&cs.wg, 1);
+    CHECK_EQ(gort_go(cs_waker, NULL), 0); /* never ran: not runnext-direct */
+    gort_park(record_self, (void *)0, GORT_WAIT_OTHER);
+    gort_sem_release(&cs.sem, false); /* the waker is now in runnext */
+    gort_park(record_self, (void *)1, GORT_WAIT_OTHER);
+    gort_wg_wait(&cs.wg);
+}
+
+TEST(park_commit_runs_with_no_current_g)
+{
+    run_main(cs_main, NULL, 1, false);
+    CHECK(cs.seen[0] == NULL);
+    CHECK(cs.seen[1] == NULL);
+}
