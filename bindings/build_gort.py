@@ -1,7 +1,8 @@
 """CFFI builders for gort's two extension modules (API mode, out of line).
 
-    gort._gort     the three libraries and the declarations of gort/_cdef/
-                   sched.cdef, poll.cdef and net.cdef. Exports only ffi
+    gort._gort     the three libraries, gpy/gpy.c (goroutines that run
+                   Python code) and the declarations of gort/_cdef/
+                   sched, poll, net and py.cdef. Exports only ffi
                    and lib; the Python package builds the API on it.
     gort._testing  the same libraries compiled again, plus libsched's test
                    hooks, libnet's fdMutex and testing/gort_testing.c
@@ -93,7 +94,8 @@ CFLAGS = ["-std=gnu11", "-D_GNU_SOURCE", "-pthread", "-Wall",
           "-Wno-unused-parameter", "-fno-strict-aliasing"]
 
 
-def make_ffi(module, cdefs, extra_sources, private):
+def make_ffi(module, cdefs, extra_sources, private, extra_headers=(),
+             extra_includes=()):
     version = header_version()
     if version != package_version():
         raise RuntimeError(
@@ -110,6 +112,7 @@ def make_ffi(module, cdefs, extra_sources, private):
                        ["gort_sched.h", "gort_poll.h", "gort_net.h"])
     if private:
         includes += '#include "gt_testing.h"\n'
+    includes += "".join(f'#include "{h}"\n' for h in extra_headers)
     source = (includes +
               "static const char *const gort_py_version = GORT_VERSION;\n"
               "static const char *const gort_py_cdef_digest = "
@@ -117,7 +120,8 @@ def make_ffi(module, cdefs, extra_sources, private):
     ffi.set_source(
         module, source,
         sources=library_sources() + extra_sources,
-        include_dirs=include_dirs(private),
+        include_dirs=include_dirs(private) + [rel(d) for d in
+                                              extra_includes],
         extra_compile_args=CFLAGS,
         # -Bsymbolic binds the libraries' references to their own
         # definitions: libsched's switch.S takes its trampoline's address
@@ -126,14 +130,21 @@ def make_ffi(module, cdefs, extra_sources, private):
         # exports nothing but its PyInit function, so the two copies of
         # the runtime cannot see each other.
         extra_link_args=["-pthread", "-Wl,-Bsymbolic"],
-        libraries=["pthread"])
+        libraries=["pthread"],
+        # gpy.c runs goroutines with Python thread states of their own,
+        # which needs the full C API: the module is built for this
+        # Python only, not as an abi3 one.
+        py_limited_api=False)
     return ffi
 
 
-PUBLIC_CDEFS = ["sched", "poll", "net"]
-TESTING_CDEFS = PUBLIC_CDEFS + ["testing"]
+PUBLIC_CDEFS = ["sched", "poll", "net", "py"]
+TESTING_CDEFS = ["sched", "poll", "net", "testing"]
+GPY = os.path.join(HERE, "gpy")
 
-ffi_gort = make_ffi("gort._gort", PUBLIC_CDEFS, [], private=False)
+ffi_gort = make_ffi("gort._gort", PUBLIC_CDEFS,
+                    [rel(os.path.join(GPY, "gpy.c"))], private=False,
+                    extra_headers=["gpy.h"], extra_includes=[GPY])
 ffi_testing = make_ffi(
     "gort._testing", TESTING_CDEFS,
     [rel(os.path.join(HERE, "testing", "gort_testing.c"))], private=True)

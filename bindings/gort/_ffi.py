@@ -2,6 +2,6 @@
 
 from gort._build import load
 
-_mod = load("_gort", ["sched", "poll", "net"])
+_mod = load("_gort", ["sched", "poll", "net", "py"])
 ffi = _mod.ffi
 lib = _mod.lib

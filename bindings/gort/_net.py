@@ -31,6 +31,13 @@ _raw_new = ffi.new_allocator(should_clear_after_alloc=False)
 
 _INT64_MAX = 2**63 - 1
 
+# The stack of each goroutine of this runtime (gort.go): address space,
+# touched only as used. Python's recursion limit counts frames, and a
+# frame entered from C (a callback, a __repr__, a decorator in C) takes
+# C stack: this much lets the default limit of 1,000 such frames raise
+# RecursionError before the stack's guard page is reached.
+GOROUTINE_STACK = 8 * 1024 * 1024
+
 _start_lock = threading.Lock()
 _started = False
 
@@ -45,7 +52,9 @@ def _runtime():
     with _start_lock:
         if _started:
             return
-        rc = lib.gnet_start(ffi.new("gort_config *"))
+        cfg = ffi.new("gort_config *")
+        cfg.stack_size = GOROUTINE_STACK
+        rc = lib.gnet_start(cfg)
         if rc < 0 and not (rc == -_errno.EBUSY and lib.gort_running()):
             raise OSError(-rc, "gort: cannot start the runtime")
         _started = True
@@ -70,6 +79,21 @@ def _ns(when, what="deadline"):
     if when >= _INT64_MAX / 1e9:
         return _INT64_MAX
     return max(1, int(when * 1e9))
+
+
+def _ns_delay(seconds, what):
+    """A duration in seconds as nanoseconds, clamped at 0 below and at
+    the clock's range above."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, "
+                        f"not {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError(f"{what} is NaN")
+    if seconds <= 0:
+        return 0
+    if seconds >= _INT64_MAX / 1e9:
+        return _INT64_MAX
+    return int(seconds * 1e9)
 
 
 def _str(value, what):

@@ -1,0 +1,134 @@
+"""Goroutines that run Python code: go(), sleep() and WaitGroup.
+
+    gort.go(fn, *args, **kwargs)    runs fn in a new goroutine
+    gort.sleep(seconds)             parks the caller for that long
+    gort.WaitGroup()                waits for goroutines (or threads)
+
+A goroutine has a Python thread state of its own but no thread: when it
+waits in a gort call (read, write, accept, dial, sleep, wait) it parks,
+with the GIL released, and its thread runs another goroutine. Many
+connections then share one thread per P, with no kernel wake-up from
+one to the next; that is what makes gort.serve(..., goroutines=True)
+fast.
+
+The price is Go's: a goroutine must wait only in gort. A call that
+blocks its thread instead (time.sleep, a threading.Lock held by another
+goroutine, a blocking socket, input()) stops every goroutine queued on
+that P until it returns. Use gort.sleep and gort.WaitGroup, and keep
+other blocking work in threads.
+
+threading.get_ident() names the thread a goroutine runs on, not the
+goroutine: several goroutines share it, so thread-keyed tools (RLock
+ownership, per-thread caches) see them as one. threading.local() is per
+goroutine. When the main thread ends, the interpreter exits without
+waiting for goroutines, as a Go program does.
+"""
+
+import itertools
+import sys
+import traceback
+
+from gort._ffi import ffi, lib
+from gort._net import _ns_delay, _runtime
+
+# What each goroutine not yet started will run: token -> (fn, args,
+# kwargs). go() adds under the GIL; the goroutine takes its entry out
+# first thing (_run).
+_pending = {}
+_tokens = itertools.count(1)
+
+
+def go(fn, *args, **kwargs):
+    """Runs fn(*args, **kwargs) in a new goroutine and returns at once.
+    An exception that escapes fn is printed on stderr with its
+    traceback; the other goroutines go on."""
+    if not callable(fn):
+        raise TypeError(f"go() needs a callable, not {type(fn).__name__}")
+    if not lib.gpy_supported():
+        raise RuntimeError("gort.go() is not supported on Python "
+                           f"{sys.version_info.major}."
+                           f"{sys.version_info.minor}")
+    _runtime()
+    token = next(_tokens)
+    _pending[token] = (fn, args, kwargs)
+    rc = lib.gpy_go(token)
+    if rc < 0:
+        del _pending[token]
+        raise OSError(-rc, "gort.go: cannot start a goroutine")
+
+
+def _run(token):
+    """The body of every Python goroutine, called by gpy.c."""
+    fn, args, kwargs = _pending.pop(token)
+    try:
+        fn(*args, **kwargs)
+    except SystemExit:
+        pass  # ends the goroutine, as it ends a thread
+    except BaseException as e:  # noqa: B036 (reported, as threads do)
+        print(f"Exception in goroutine {_goid()} ({_name(fn)}):",
+              file=sys.stderr)
+        traceback.print_exception(type(e), e, e.__traceback__,
+                                  file=sys.stderr)
+
+
+def _goid():
+    return lib.gort_goid(lib.gort_self())
+
+
+def _name(fn):
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def sleep(seconds):
+    """Parks the calling goroutine (or thread) for seconds; its thread
+    runs other goroutines meanwhile. sleep(0) or less returns at once."""
+    ns = _ns_delay(seconds, "sleep time")
+    _runtime()
+    if ns > 0:
+        lib.gort_sleep(ns)
+
+
+class WaitGroup:
+    """Go's sync.WaitGroup: add(n) before starting n goroutines, each
+    calls done(), and wait() parks until the count is back at zero.
+    Goroutines and threads may use it alike."""
+
+    __slots__ = ("_sema", "_count", "_waiters")
+
+    # The count and the number of waiters are Python state, changed only
+    # under the GIL, so that every check and change is one step; the
+    # runtime's semaphore only parks the waiters. (Keeping the count in
+    # C instead would let two calls reach it in another order than they
+    # passed the check, since CFFI drops the GIL before each call.)
+
+    def __init__(self):
+        _runtime()
+        self._sema = ffi.new("uint32_t *")
+        self._count = 0
+        self._waiters = 0
+
+    def add(self, delta=1):
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise TypeError("delta must be an int")
+        n = self._count + delta
+        if n < 0:
+            raise ValueError("WaitGroup counter would go negative")
+        self._count = n
+        if n == 0 and self._waiters:
+            waiters, self._waiters = self._waiters, 0
+            for _ in range(waiters):
+                lib.gort_sem_release(self._sema, False)
+
+    def done(self):
+        self.add(-1)
+
+    def wait(self):
+        """Parks until the count is zero; at once if it is."""
+        if self._count == 0:
+            return
+        self._waiters += 1
+        lib.gort_sem_acquire(self._sema)
+
+    @property
+    def count(self):
+        return self._count
