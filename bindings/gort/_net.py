@@ -31,6 +31,10 @@ _raw_new = ffi.new_allocator(should_clear_after_alloc=False)
 
 _INT64_MAX = 2**63 - 1
 
+# The most one read() asks for: it allocates what it asks for, and a
+# stream read may return less than was asked anyway.
+_READ_MAX = 16 * 1024 * 1024
+
 # The stack of each goroutine of this runtime (gort.go): address space,
 # touched only as used. Python's recursion limit counts frames, and a
 # frame entered from C (a callback, a __repr__, a decorator in C) takes
@@ -78,7 +82,8 @@ def _ns(when, what="deadline"):
         raise ValueError(f"{what} is NaN")
     if when >= _INT64_MAX / 1e9:
         return _INT64_MAX
-    return max(1, int(when * 1e9))
+    ns = when * 1e9
+    return 1 if ns < 1 else int(ns)  # -inf and -1e300 are past too
 
 
 def _ns_delay(seconds, what):
@@ -150,11 +155,12 @@ class Conn(_Closable):
     """A stream connection (or a connected datagram socket), from dial()
     or Listener.accept()."""
 
-    __slots__ = ("_c", "local_addr", "remote_addr", "network",
+    __slots__ = ("_c", "_err", "local_addr", "remote_addr", "network",
                  "__weakref__")
 
     def __init__(self, c):
         self._c = ffi.gc(c, lib.gnet_conn_free)
+        self._err = None
         self.local_addr = _addr(lib.gnet_local_addr(c))
         self.remote_addr = _addr(lib.gnet_remote_addr(c))
         self.network = ffi.string(lib.gnet_conn_network(c)).decode()
@@ -163,18 +169,32 @@ class Conn(_Closable):
         return (f"<gort.{type(self).__name__} {self.network} "
                 f"{self.local_addr}->{self.remote_addr}>")
 
+    def _take_err(self):
+        """A gnet_error for one call: the conn's spare one, taken (so
+        that two threads in calls at once never share one), or a new
+        one. A call that succeeds puts it back as the spare."""
+        err = self._err
+        if err is None:
+            return ffi.new("gnet_error *")
+        self._err = None
+        return err
+
     def read(self, n):
         """Up to n bytes, waiting for at least one; b"" at end of stream.
-        read(0) returns b"" at once."""
+        read(0) returns b"" at once. At most 16 MiB are read at a time,
+        whatever n is."""
         n = _size(n)
         if n == 0:
             return b""
+        if n > _READ_MAX:
+            n = _READ_MAX
         buf = _raw_new("char[]", n)
-        err = ffi.new("gnet_error *")
+        err = self._take_err()
         r = lib.gnet_read(self._c, buf, n, err)
         if r < 0:
             raise from_gnet(err)
-        return ffi.buffer(buf, r)[:]
+        self._err = err
+        return ffi.unpack(buf, r)
 
     def readinto(self, b):
         """Reads into the writable buffer b; returns the count (0 at end
@@ -182,22 +202,28 @@ class Conn(_Closable):
         p, n = _buffer(b, writable=True)
         if n == 0:
             return 0
-        err = ffi.new("gnet_error *")
+        err = self._take_err()
         r = lib.gnet_read(self._c, p, n, err)
         if r < 0:
             raise from_gnet(err)
+        self._err = err
         return r
 
     def write(self, data):
         """Writes all of data, waiting as needed; returns len(data). A
         failure part way raises with .written set."""
-        p, n = _buffer(data)
+        if data.__class__ is bytes:
+            n = len(data)
+            p = ffi.from_buffer(data) if n else ffi.NULL
+        else:
+            p, n = _buffer(data)
         if n == 0:
             return 0
-        err = ffi.new("gnet_error *")
+        err = self._take_err()
         r = lib.gnet_write(self._c, p, n, err)
         if r < 0:
             raise from_gnet(err, written=True)
+        self._err = err
         return r
 
     def _call(self, fn, *args):

@@ -1,10 +1,11 @@
 """The Python echo servers of row 8: gort's and its peers'.
 
-    python3 py_echo.py gort|asyncio|uvloop|gevent PORT
+    python3 py_echo.py gort|gort-threads|asyncio|uvloop|gevent PORT
 
 gort serves the way a script would: gort.serve() with a plain handler
-that reads and writes back, one thread per connection parked in read()
-(run it with GORT_PROCS=1 for one P). asyncio and uvloop serve with a
+that reads and writes back, one goroutine per connection parked in
+read() (gort-threads: one thread per connection, serve's default); run
+either with GORT_PROCS=1 for one P. asyncio and uvloop serve with a
 Protocol (the fastest way either offers: no stream objects, one
 transport.write per read); gevent with a greenlet per connection doing
 blocking-style recv and sendall.
@@ -78,7 +79,7 @@ def serve_gevent(port):
     StreamServer(listener, handle).serve_forever()
 
 
-def serve_gort(port):
+def serve_gort(port, goroutines):
     import threading
 
     import gort
@@ -93,18 +94,22 @@ def serve_gort(port):
         except OSError:
             pass  # the load generator resets; the others' peers are quiet
 
-    # A thousand threads each parked in read(): small stacks suffice.
+    # With threads, a thousand each parked in read(): small stacks
+    # suffice.
     threading.stack_size(256 * 1024)
     with gort.listen("tcp", f"127.0.0.1:{port}") as ln:
-        gort.serve(ln, echo)
+        gort.serve(ln, echo, goroutines=goroutines)
 
 
 def main():
     if len(sys.argv) != 3:
-        sys.exit("usage: py_echo.py gort|asyncio|uvloop|gevent PORT")
+        sys.exit("usage: py_echo.py gort|gort-threads|asyncio|uvloop|gevent "
+                 "PORT")
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind == "gort":
-        serve_gort(port)
+        serve_gort(port, goroutines=True)
+    elif kind == "gort-threads":
+        serve_gort(port, goroutines=False)
     elif kind == "asyncio":
         serve_asyncio(port, use_uvloop=False)
     elif kind == "uvloop":
