@@ -215,3 +215,29 @@ def test_serve_runs_a_handler_per_connection_until_listener_closes():
     ln.close()
     t.join(5)
     assert not t.is_alive()
+
+
+def test_error_classes_print_as_gort_names_and_pickle():
+    import pickle
+
+    for cls in (gort.Error, gort.DeadlineExceeded, gort.ClosedError):
+        assert cls.__module__ == "gort"
+        assert repr(cls) == f"<class 'gort.{cls.__name__}'>"
+    e = gort.DeadlineExceeded("read tcp a->b: i/o timeout", op="read")
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is gort.DeadlineExceeded and str(back) == str(e)
+
+
+def test_a_deadline_far_in_the_past_has_expired(pair):
+    c, s = pair
+    for when in (-1e300, float("-inf"), -5, 0):
+        s.set_read_deadline(when)
+        with pytest.raises(gort.DeadlineExceeded):
+            s.read(1)
+    s.set_read_deadline(None)
+
+
+def test_a_huge_read_size_reads_what_is_there(pair):
+    c, s = pair
+    c.write(b"abc")
+    assert s.read(10**12) == b"abc"

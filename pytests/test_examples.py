@@ -1,6 +1,7 @@
 """The Python examples in tools/examples, run as their users would."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ def run():
         procs.append(p)
         line = p.stdout.readline()
         assert line.startswith("listening on "), p.stderr.read()
+        start.proc = p
         return line.split()[-1]
 
     yield start
@@ -56,6 +58,7 @@ def test_line_server_answers_and_times_out_a_slow_request(run):
         assert ask(c, b"ECHO a b\n") == b"a b\n"
         assert ask(c, b"ADD 1 2 3\n") == b"6\n"
         assert ask(c, b"NOPE\n") == b"ERR unknown command\n"
+        assert ask(c, b"ADD 1 x\n") == b"ERR ADD takes integers\n"
         c.write(b"ECHO never finish")  # no newline: the deadline passes
         c.set_read_deadline(gort.now() + 10)
         assert c.read(100) == b"ERR timeout\n"
@@ -77,3 +80,12 @@ def test_proxy_relays_both_ways_and_half_closes(run):
                 break
             got += data
         assert got == b"last"
+
+
+@pytest.mark.parametrize("name", ["py_echo_server.py", "py_line_server.py"])
+def test_example_server_stops_on_ctrl_c(run, name):
+    addr = run(name, "127.0.0.1:0")
+    with gort.dial("tcp", addr):   # an open connection does not hold it
+        time.sleep(0.1)
+        run.proc.send_signal(signal.SIGINT)
+        assert run.proc.wait(timeout=10) != 0

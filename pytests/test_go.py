@@ -2,6 +2,7 @@
 and serve(..., goroutines=True)."""
 
 import math
+import signal
 import subprocess
 import sys
 import textwrap
@@ -277,3 +278,56 @@ def test_serve_rejects_bad_arguments():
             gort.serve(ln, _echo, max_conns=0)
         with pytest.raises(TypeError):
             gort.serve(ln, _echo, max_conns="8")
+
+
+@pytest.mark.parametrize("goroutines", [False, True])
+def test_ctrl_c_stops_serve_in_the_main_thread_at_once(goroutines):
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import gort
+        def echo(conn):
+            while data := conn.read(100):
+                conn.write(data)
+        with gort.listen("tcp", "127.0.0.1:0") as ln:
+            print("listening on", ln.addr, flush=True)
+            gort.serve(ln, echo, goroutines={goroutines})
+    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        addr = p.stdout.readline().split()[-1]
+        with gort.dial("tcp", addr) as c:   # a handler is running too
+            c.write(b"x")
+            assert c.read(1) == b"x"
+            p.send_signal(signal.SIGINT)
+            rc = p.wait(timeout=10)
+        assert rc != 0
+        assert "KeyboardInterrupt" in p.stderr.read()
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
+def test_max_conns_bounds_goroutine_handlers():
+    running = []
+    peak = []
+    release = gort.WaitGroup()
+    release.add(1)
+
+    def handler(conn):
+        running.append(conn)
+        peak.append(len(running))
+        release.wait()
+        running.remove(conn)
+
+    with gort.listen("tcp", "127.0.0.1:0") as ln:
+        gort.go(gort.serve, ln, handler, max_conns=3, goroutines=True)
+        conns = [gort.dial("tcp", ln.addr) for _ in range(6)]
+        gort.sleep(0.2)
+        assert len(running) == 3
+        release.done()
+        deadline = gort.now() + 10
+        while len(peak) < 6 and gort.now() < deadline:
+            gort.sleep(0.01)
+        assert len(peak) == 6 and max(peak) <= 3
+        for c in conns:
+            c.close()

@@ -57,6 +57,11 @@ class ClosedError(Error):
     waited ("use of closed network connection")."""
 
 
+# They are gort's public names: print them so.
+for _cls in (Error, DeadlineExceeded, ClosedError):
+    _cls.__module__ = "gort"
+del _cls
+
 # gort.Error combined with each built-in OSError subclass, made on first
 # use: e.g. except ConnectionRefusedError and except gort.Error both
 # catch a refused dial.

@@ -14,17 +14,17 @@ connections; it is several times faster. The handler must then wait
 only in gort calls (see gort._go). A pool was rejected: a fixed number
 of workers puts a slow client ahead of every connection queued behind
 it, and a handler that waits for another connection (a proxy, a chat)
-could deadlock the pool. max_conns bounds the threads instead: at the
+could deadlock the pool. max_conns bounds the handlers instead: at the
 limit, accept() waits until a handler returns.
 """
 
 import errno
 import sys
 import threading
-import time
 
 from gort._errors import ClosedError
-from gort._go import go
+from gort._ffi import ffi, lib
+from gort._go import go, sleep
 
 # Accept errors that pass (Go's Temporary()): back off and accept again.
 _TEMPORARY = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
@@ -53,7 +53,10 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
     when the listener is closed (from any thread); handlers still
     running carry on. Temporary accept errors (out of file descriptors)
     back off from 5 ms up to 1 s and retry; any other accept error is
-    raised. With max_conns, at most that many handlers run at once."""
+    raised. With max_conns, at most that many handlers run at once.
+
+    Called from the main thread, serve() answers Ctrl-C at once: it
+    closes the listener and raises KeyboardInterrupt."""
     if not callable(handler):
         raise TypeError("handler must be callable")
     slots = None
@@ -62,8 +65,41 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
             raise TypeError("max_conns must be an int or None")
         if max_conns < 1:
             raise ValueError("max_conns must be >= 1")
-        slots = threading.BoundedSemaphore(max_conns)
+        slots = _Slots(max_conns)
     start = _go_start if goroutines else _thread_start
+    if threading.current_thread() is threading.main_thread():
+        _serve_interruptibly(listener, handler, slots, start)
+    else:
+        _accept_loop(listener, handler, slots, start)
+
+
+def _serve_interruptibly(listener, handler, slots, start):
+    """Python runs signal handlers only in the main thread, and only
+    between bytecodes: a main thread parked in accept() would see Ctrl-C
+    only when the next connection came. So the main thread waits in
+    Thread.join, which a signal interrupts, while another thread
+    accepts."""
+    failure = []
+
+    def loop():
+        try:
+            _accept_loop(listener, handler, slots, start)
+        except BaseException as e:  # noqa: B036 (raised in the caller)
+            failure.append(e)
+
+    t = threading.Thread(target=loop, name="gort.serve accept",
+                         daemon=True)
+    t.start()
+    try:
+        t.join()
+    except BaseException:
+        listener.close()  # ends the accept loop
+        raise
+    if failure:
+        raise failure[0]
+
+
+def _accept_loop(listener, handler, slots, start):
     delay = 0.0
     while True:
         if slots is not None:
@@ -80,10 +116,27 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
             delay = min(1.0, delay * 2 or 0.005)
             print(f"gort.serve: accept: {e}; retrying in {delay:g}s",
                   file=sys.stderr)
-            time.sleep(delay)
+            sleep(delay)
             continue
         delay = 0.0
         start(handler, conn, slots)
+
+
+class _Slots:
+    """A counting semaphore on the runtime's: it parks a goroutine as
+    well as a thread (a threading one would stop every goroutine on the
+    waiter's thread)."""
+
+    __slots__ = ("_sema",)
+
+    def __init__(self, n):
+        self._sema = ffi.new("uint32_t *", n)
+
+    def acquire(self):
+        lib.gort_sem_acquire(self._sema)
+
+    def release(self):
+        lib.gort_sem_release(self._sema, False)
 
 
 def _thread_start(handler, conn, slots):

@@ -14,6 +14,7 @@ same time. Commands:
 
 A request that misses its deadline gets "ERR timeout" and the
 connection is closed; an unknown command gets "ERR unknown command".
+Each connection is served by a goroutine. Ctrl-C stops the server.
 """
 
 import sys
@@ -44,7 +45,10 @@ def reply(cmd, args):
     if cmd == "ECHO":
         return " ".join(args)
     if cmd == "ADD":
-        return str(sum(int(a) for a in args))
+        try:
+            return str(sum(int(a) for a in args))
+        except ValueError:
+            return "ERR ADD takes integers"
     if cmd == "TIME":
         return f"{gort.now():.6f}"
     return "ERR unknown command"
@@ -81,8 +85,11 @@ def main():
     timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
     with gort.listen("tcp", address) as ln:
         print(f"listening on {ln.addr}", flush=True)
-        gort.serve(ln, handler(timeout))
+        gort.serve(ln, handler(timeout), goroutines=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

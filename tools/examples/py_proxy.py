@@ -3,14 +3,13 @@
 
     py_proxy.py LISTEN UPSTREAM     e.g. py_proxy.py 127.0.0.1:0 host:80
 
-Two threads per connection, one per direction. When one side ends its
-stream, the proxy half-closes the other side (close_write) so that the
-reply can still come back; when both directions are done, both
-connections close.
+Two goroutines per connection, one per direction. When one side ends
+its stream, the proxy half-closes the other side (close_write) so that
+the reply can still come back; when both directions are done, both
+connections close. Ctrl-C stops the proxy.
 """
 
 import sys
-import threading
 
 import gort
 
@@ -29,7 +28,7 @@ def pump(src, dst, done):
         src.close()
         dst.close()
     finally:
-        done.release()
+        done.done()
 
 
 def relay(upstream):
@@ -42,13 +41,11 @@ def relay(upstream):
         with server:
             print(f"relay {client.remote_addr} -> {upstream}",
                   file=sys.stderr)
-            done = threading.Semaphore(0)
-            back = threading.Thread(target=pump, args=(server, client, done),
-                                    daemon=True)
-            back.start()
+            done = gort.WaitGroup()
+            done.add(2)
+            gort.go(pump, server, client, done)
             pump(client, server, done)
-            done.acquire()
-            done.acquire()
+            done.wait()
     return serve_one
 
 
@@ -57,8 +54,11 @@ def main():
         sys.exit("usage: py_proxy.py LISTEN UPSTREAM")
     with gort.listen("tcp", sys.argv[1]) as ln:
         print(f"listening on {ln.addr}", flush=True)
-        gort.serve(ln, relay(sys.argv[2]))
+        gort.serve(ln, relay(sys.argv[2]), goroutines=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
