@@ -29,7 +29,7 @@ import sys
 import traceback
 
 from gort._ffi import ffi, lib
-from gort._net import _ns_delay, _runtime
+from gort._net import _INT64_MAX, _ns_delay, _runtime, on_main_thread
 
 # What each goroutine not yet started will run: token -> (fn, args,
 # kwargs). go() adds under the GIL; the goroutine takes its entry out
@@ -79,13 +79,27 @@ def _name(fn):
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
+# The main thread waits in slices of this much, so that Python can run
+# a signal's handler (Ctrl-C) between them: its sleeps and waits on a
+# WaitGroup are not cancelable in the runtime the way I/O waits are.
+_MAIN_SLICE_NS = 50_000_000
+
+
 def sleep(seconds):
     """Parks the calling goroutine (or thread) for seconds; its thread
     runs other goroutines meanwhile. sleep(0) or less returns at once."""
     ns = _ns_delay(seconds, "sleep time")
     _runtime()
-    if ns > 0:
+    if ns <= 0:
+        return
+    if not on_main_thread():
         lib.gort_sleep(ns)
+        return
+    now = lib.gort_now()
+    end = now + ns if ns < _INT64_MAX - now else _INT64_MAX
+    while now < end:
+        lib.gort_sleep(min(end - now, _MAIN_SLICE_NS))
+        now = lib.gort_now()
 
 
 class WaitGroup:
@@ -93,19 +107,23 @@ class WaitGroup:
     calls done(), and wait() parks until the count is back at zero.
     Goroutines and threads may use it alike."""
 
-    __slots__ = ("_sema", "_count", "_waiters")
+    __slots__ = ("_sema", "_count", "_waiters", "_round")
 
     # The count and the number of waiters are Python state, changed only
     # under the GIL, so that every check and change is one step; the
     # runtime's semaphore only parks the waiters. (Keeping the count in
     # C instead would let two calls reach it in another order than they
     # passed the check, since CFFI drops the GIL before each call.)
+    # _round counts the times the count came back to zero with waiters:
+    # a waiter that gives up (Ctrl-C) knows from it whether a permit was
+    # already released for it.
 
     def __init__(self):
         _runtime()
         self._sema = ffi.new("uint32_t *")
         self._count = 0
         self._waiters = 0
+        self._round = 0
 
     def add(self, delta=1):
         if isinstance(delta, bool) or not isinstance(delta, int):
@@ -116,6 +134,7 @@ class WaitGroup:
         self._count = n
         if n == 0 and self._waiters:
             waiters, self._waiters = self._waiters, 0
+            self._round += 1
             for _ in range(waiters):
                 lib.gort_sem_release(self._sema, False)
 
@@ -127,7 +146,20 @@ class WaitGroup:
         if self._count == 0:
             return
         self._waiters += 1
-        lib.gort_sem_acquire(self._sema)
+        if not on_main_thread():
+            lib.gort_sem_acquire(self._sema)
+            return
+        mine = self._round
+        try:
+            while lib.gort_sem_acquire_until(
+                    self._sema, lib.gort_now() + _MAIN_SLICE_NS) != 0:
+                pass
+        except BaseException:
+            if self._round == mine:
+                self._waiters -= 1  # still counted: no permit is coming
+            else:
+                lib.gort_sem_acquire(self._sema)  # take the one released
+            raise
 
     @property
     def count(self):

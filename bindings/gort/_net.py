@@ -52,6 +52,8 @@ def _runtime():
     sit in it at any moment, so nothing stops it behind their backs."""
     global _started
     if _started:
+        if not _main_marked:
+            _mark_main()
         return
     with _start_lock:
         if _started:
@@ -62,6 +64,37 @@ def _runtime():
         if rc < 0 and not (rc == -_errno.EBUSY and lib.gort_running()):
             raise OSError(-rc, "gort: cannot start the runtime")
         _started = True
+    _mark_main()
+
+
+_main_marked = False
+
+
+def _mark_main():
+    """Lets signals interrupt the main thread's waits. Python runs signal
+    handlers only in the main thread, between bytecodes: parked in a
+    call, it would see Ctrl-C only when the call returned. Marked, its
+    waits end with EINTR when a signal arrives; each call then goes back
+    to Python, which runs the handler (KeyboardInterrupt, say), and, if
+    the handler returns, waits again (_interrupted)."""
+    global _main_marked
+    if on_main_thread():
+        lib.gort_set_interruptible(True)
+        _main_marked = True
+
+
+def on_main_thread():
+    """Whether the caller runs on the main thread. (Comparing idents:
+    threading.current_thread() would register a dummy Thread for every
+    runtime thread a goroutine calls it on.)"""
+    return threading.get_ident() == threading.main_thread().ident
+
+
+def _interrupted(err):
+    """True if a call failed only because a signal came first (main
+    thread only). The caller calls again: by then Python has run the
+    signal's handler, which raises if the program is to stop."""
+    return err.cause == lib.GNET_ERRNO and err.errnum == _errno.EINTR
 
 
 def now():
@@ -192,7 +225,12 @@ class Conn(_Closable):
         err = self._take_err()
         r = lib.gnet_read(self._c, buf, n, err)
         if r < 0:
-            raise from_gnet(err)
+            while _interrupted(err):
+                r = lib.gnet_read(self._c, buf, n, err)
+                if r >= 0:
+                    break
+            else:
+                raise from_gnet(err)
         self._err = err
         return ffi.unpack(buf, r)
 
@@ -205,7 +243,12 @@ class Conn(_Closable):
         err = self._take_err()
         r = lib.gnet_read(self._c, p, n, err)
         if r < 0:
-            raise from_gnet(err)
+            while _interrupted(err):
+                r = lib.gnet_read(self._c, p, n, err)
+                if r >= 0:
+                    break
+            else:
+                raise from_gnet(err)
         self._err = err
         return r
 
@@ -222,9 +265,17 @@ class Conn(_Closable):
         err = self._take_err()
         r = lib.gnet_write(self._c, p, n, err)
         if r < 0:
-            raise from_gnet(err, written=True)
+            done = 0
+            while _interrupted(err):
+                done += err.n
+                r = lib.gnet_write(self._c, p + done, n - done, err)
+                if r >= 0:
+                    break
+            else:
+                err.n += done
+                raise from_gnet(err, written=True)
         self._err = err
-        return r
+        return n
 
     def _call(self, fn, *args):
         err = ffi.new("gnet_error *")
@@ -271,6 +322,8 @@ class PacketConn(Conn):
         src = ffi.new("gnet_addr *")
         err = ffi.new("gnet_error *")
         r = lib.gnet_read_from(self._c, buf, n, src, err)
+        while r < 0 and _interrupted(err):
+            r = lib.gnet_read_from(self._c, buf, n, src, err)
         if r < 0:
             raise from_gnet(err)
         return ffi.buffer(buf, r)[:], _addr(src)
@@ -284,6 +337,8 @@ class PacketConn(Conn):
         if lib.gnet_resolve(self.network.encode(), a, to, err) < 0:
             raise from_gnet(err)
         r = lib.gnet_write_to(self._c, p, n, to, err)
+        while r < 0 and _interrupted(err):
+            r = lib.gnet_write_to(self._c, p, n, to, err)
         if r < 0:
             raise from_gnet(err, written=True)
         return r
@@ -306,7 +361,10 @@ class Listener(_Closable):
         """Waits for a connection and returns it as a Conn."""
         out = ffi.new("gnet_conn **")
         err = ffi.new("gnet_error *")
-        if lib.gnet_accept(self._l, out, err) < 0:
+        r = lib.gnet_accept(self._l, out, err)
+        while r < 0 and _interrupted(err):
+            r = lib.gnet_accept(self._l, out, err)
+        if r < 0:
             raise from_gnet(err)
         return Conn(out[0])
 
@@ -370,6 +428,9 @@ def dial(network, address, *, timeout=None, deadline=None):
     cfg.deadline = d
     out = ffi.new("gnet_conn **")
     err = ffi.new("gnet_error *")
-    if lib.gnet_dial(n, a, cfg, out, err) < 0:
+    r = lib.gnet_dial(n, a, cfg, out, err)
+    while r < 0 and _interrupted(err):
+        r = lib.gnet_dial(n, a, cfg, out, err)  # a fresh attempt
+    if r < 0:
         raise from_gnet(err)
     return Conn(out[0])

@@ -25,6 +25,7 @@ import threading
 from gort._errors import ClosedError
 from gort._ffi import ffi, lib
 from gort._go import go, sleep
+from gort._net import on_main_thread
 
 # Accept errors that pass (Go's Temporary()): back off and accept again.
 _TEMPORARY = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
@@ -67,7 +68,7 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
             raise ValueError("max_conns must be >= 1")
         slots = _Slots(max_conns)
     start = _go_start if goroutines else _thread_start
-    if threading.current_thread() is threading.main_thread():
+    if on_main_thread():
         _serve_interruptibly(listener, handler, slots, start)
     else:
         _accept_loop(listener, handler, slots, start)

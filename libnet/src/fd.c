@@ -10,7 +10,9 @@
  *      buffer space is ready, so an expired deadline always wins;
  *   3. try the system call; retry EINTR;
  *   4. on EAGAIN park in gpoll_wait until the fd is ready, the deadline
- *      expires or Close unblocks it; retry when ready;
+ *      expires or Close unblocks it; retry when ready (a host thread
+ *      marked interruptible gets -EINTR when a signal comes first, so
+ *      that its own handlers can run before it calls again);
  *   5. drop the fdMutex; the last reference of a closing fd destroys it.
  *
  * The pollDesc wrapper (prepare, wait, convert) turns libpoll's codes
@@ -82,6 +84,8 @@ static int convert(int res)
         return GNET__ERR_TIMEOUT;
     case GPOLL_ERR_NOT_POLLABLE:
         return GNET__ERR_NOT_POLLABLE;
+    case GPOLL_ERR_INTERRUPTED:
+        return -EINTR; /* the caller's own signal handlers come first */
     }
     GNET__CHECK(false, "unknown poll error code");
 }

@@ -47,7 +47,11 @@ enum {
     GPOLL_OK = 0,
     GPOLL_ERR_CLOSING = 1,
     GPOLL_ERR_TIMEOUT = 2,
-    GPOLL_ERR_NOT_POLLABLE = 3
+    GPOLL_ERR_NOT_POLLABLE = 3,
+    /* Not Go's: a signal ended the wait of a host thread marked
+     * interruptible (gort_set_interruptible), which then runs its
+     * handlers and may wait again. Goroutines never see it. */
+    GPOLL_ERR_INTERRUPTED = 4
 };
 
 /* Installs the netpoller as libsched's poller. Idempotent; call before
@@ -68,7 +72,9 @@ void gpoll_close(gpoll_desc *pd);
 int gpoll_reset(gpoll_desc *pd, int mode);
 
 /* Parks the current G until the fd is ready in mode, its deadline
- * expires or it is unblocked. Returns GPOLL_OK when ready. */
+ * expires or it is unblocked. Returns GPOLL_OK when ready; on an
+ * interruptible host thread, GPOLL_ERR_INTERRUPTED when a signal came
+ * first. */
 int gpoll_wait(gpoll_desc *pd, int mode);
 
 /* Sets the mode's deadline (absolute ns; 0 clears). */

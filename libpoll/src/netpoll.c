@@ -20,6 +20,9 @@
  *   *     -> READY  an epoll event (netpoll); returns the G, if any
  *   WAIT/G -> NIL   a deadline, gpoll_unblock, or the waiter itself
  *                   after it wakes up
+ *   G     -> NIL    the waiter itself, when a signal interrupts the wait
+ *                   of an interruptible host thread (blockcancel); if a
+ *                   waker took G first, the waiter waits for it
  *
  * Everything else (closing, deadlines, timers, sequences) is under
  * pd->lock, and summarised in the atomic info bits so that a G can
@@ -185,9 +188,27 @@ static bool blockcommit(gort_g *g, void *arg)
     return false;
 }
 
-/* Go's netpollblock. Returns true if I/O is ready, false on a deadline
- * or close (or a spurious wake-up the caller retries). */
-static bool block(gpoll_desc *pd, int mode)
+/* Takes an interrupted waiter back out of its semaphore (see
+ * gort_park_cancelable): it is then nobody's to wake, and no longer
+ * counted. */
+static bool blockcancel(gort_g *g, void *arg)
+{
+    _Atomic uintptr_t *gpp = arg;
+    uintptr_t expect = (uintptr_t)g;
+
+    if (!atomic_compare_exchange_strong(gpp, &expect, GPOLL__PD_NIL))
+        return false;
+    gpoll__adjust_waiters(-1);
+    return true;
+}
+
+enum { BLOCK_WOKEN, BLOCK_READY, BLOCK_INTERRUPTED };
+
+/* Go's netpollblock. Returns BLOCK_READY if I/O is ready, BLOCK_WOKEN
+ * on a deadline or close (or a spurious wake-up the caller retries),
+ * BLOCK_INTERRUPTED when a signal ended the wait of an interruptible
+ * host thread. */
+static int block(gpoll_desc *pd, int mode)
 {
     _Atomic uintptr_t *gpp = sem_of(pd, mode);
     uintptr_t old;
@@ -206,14 +227,18 @@ static bool block(gpoll_desc *pd, int mode)
 
     /* The closer and the deadline publish the info bits before they
      * look at the semaphore; having stored PD_WAIT, look at the bits. */
+    int parked = 0;
     if (checkerr(pd, mode) == GPOLL_OK)
-        gort_park(blockcommit, (void *)gpp, GORT_WAIT_IO);
+        parked = gort_park_cancelable(blockcommit, (void *)gpp,
+                                      GORT_WAIT_IO, blockcancel);
 
     /* Whatever woke us, leave the semaphore empty without losing a
      * PD_READY that arrived meanwhile. */
     old = atomic_exchange(gpp, GPOLL__PD_NIL);
     GPOLL__CHECK(old <= GPOLL__PD_WAIT, "corrupted pollDesc");
-    return old == GPOLL__PD_READY;
+    if (old == GPOLL__PD_READY)
+        return BLOCK_READY;
+    return parked == -EINTR ? BLOCK_INTERRUPTED : BLOCK_WOKEN;
 }
 
 void gpoll__ready(gort_glist *out, gpoll_desc *pd, int mode)
@@ -351,14 +376,18 @@ int gpoll_wait(gpoll_desc *pd, int mode)
     err = checkerr(pd, mode);
     if (err != GPOLL_OK)
         return err;
-    while (!block(pd, mode)) {
+    for (;;) {
+        int b = block(pd, mode);
+        if (b == BLOCK_READY)
+            return GPOLL_OK;
         err = checkerr(pd, mode);
         if (err != GPOLL_OK)
             return err;
+        if (b == BLOCK_INTERRUPTED)
+            return GPOLL_ERR_INTERRUPTED;
         /* A deadline fired and was moved again before this G ran:
          * nothing happened, as far as the caller can tell. Wait again. */
     }
-    return GPOLL_OK;
 }
 
 void gpoll_unblock(gpoll_desc *pd)

@@ -106,6 +106,25 @@ typedef bool (*gort_commit_fn)(gort_g *g, void *arg);
 /* Parks the current G until gort_ready(g). commit may be NULL. */
 void gort_park(gort_commit_fn commit, void *arg, enum gort_wait_reason why);
 
+/* Takes a parked G back from whatever would ready it (a pollDesc, a
+ * queue), so that nobody will. Returns false if it is too late: a
+ * wake-up is already on its way. */
+typedef bool (*gort_cancel_fn)(gort_g *g, void *arg);
+
+/* gort_park, with a way out for a host thread that must run its own
+ * signal handlers (Python runs them only on its main thread, between
+ * bytecodes). When a signal interrupts the sleep of a thread marked by
+ * gort_set_interruptible, cancel(g, arg) runs on that thread; if it
+ * returns true the park ends at once and returns -EINTR. Otherwise, and
+ * for every goroutine and unmarked thread, it is gort_park and returns
+ * 0 once readied. */
+int gort_park_cancelable(gort_commit_fn commit, void *arg,
+                         enum gort_wait_reason why, gort_cancel_fn cancel);
+
+/* Marks (or unmarks) the calling host thread as one whose cancelable
+ * waits a signal interrupts. Does nothing on a goroutine. */
+void gort_set_interruptible(bool on);
+
 /* Makes a waiting G runnable: in the current P's runnext (it inherits
  * the time slice), or the global queue from a thread without a P. */
 void gort_ready(gort_g *g);

@@ -51,7 +51,10 @@
  * without a P: parking sleeps the thread on a futex word in the G, and
  * gort_ready wakes it directly. Nothing they call needs a P: readying
  * and spawning fall back to the global queue, timers go on some P's
- * heap and wake the poller.
+ * heap and wake the poller. A host whose signal handlers must run on a
+ * given thread marks it interruptible: a signal then ends its
+ * cancelable parks (gort_park_cancelable) once the wait site has taken
+ * the G back from whoever would ready it.
  *
  * Rejected: one global queue only (contention on every switch);
  * ucontext (a signal-mask syscall per switch); letting foreign threads
@@ -529,23 +532,55 @@ static gort__p *releasep(gort__m *m)
 }
 
 /* ------------------------------------------------------------------ */
-/* Deadlock detection. Under sched.lock, when an M goes idle. */
+/* Deadlock detection. Under sched.lock, when an M goes idle.
+ *
+ * Go's rule: no M runs, nothing is queued, nobody waits for I/O and no
+ * timer is set. Unlike Go, gort cannot see every thread that may call
+ * in: a host thread the program started counts only once it has made
+ * its first gort call, and until then the Gs waiting for it look dead.
+ * So an idle M only records when it first saw that state, and the
+ * monitor aborts if it still holds DEADLOCK_GRACE_NS later. */
 
-static void checkdead(void)
+#define DEADLOCK_GRACE_NS (250 * 1000 * 1000)
+
+static bool all_asleep(void)
 {
     if (!gort__s.has_main || atomic_load(&gort__s.stopping) ||
         atomic_load(&gort__s.main_done))
-        return;
+        return false;
 
     int32_t run = gort__s.mcount - gort__s.nmidle - gort__s.nmidlelocked;
     if (run > 0 || atomic_load(&gort__s.nforeign) > 0 ||
         atomic_load(&gort__s.runqsize) > 0)
-        return;
+        return false;
     if (gort__poller->waiters && gort__poller->waiters() > 0)
-        return;
-    if (gort__timers_earliest() != 0)
-        return;
+        return false;
+    return gort__timers_earliest() == 0;
+}
 
+static void checkdead(void)
+{
+    int64_t none = 0;
+
+    if (all_asleep())
+        atomic_compare_exchange_strong(&gort__s.dead_since, &none,
+                                       gort_nanotime_real());
+}
+
+/* The monitor's half: the state has lasted the grace period (or ended,
+ * and the record is dropped). */
+static void confirmdead(int64_t now)
+{
+    int64_t since = atomic_load(&gort__s.dead_since);
+
+    if (since == 0 || now - since < DEADLOCK_GRACE_NS)
+        return;
+    gort__lock(&gort__s.lock);
+    bool dead = all_asleep();
+    atomic_store(&gort__s.dead_since, 0);
+    gort__unlock(&gort__s.lock);
+    if (!dead)
+        return;
 
     static const char msg[] =
         "gort: fatal error: all goroutines are asleep - deadlock!\n";
@@ -1875,9 +1910,18 @@ static void nudge_virtual(void)
         wakep();
 }
 
-static void foreign_park(gort_g *g, gort_commit_fn commit, void *arg,
-                         enum gort_wait_reason why)
+static void foreign_ready(gort_g *g);
+
+/* A foreign G sleeps on its futex word until readied. A signal that
+ * interrupts the sleep of an interruptible thread calls cancel, which
+ * either takes the G back (then this G readies itself, as if woken, and
+ * the park returns -EINTR) or finds a wake-up already on its way (then
+ * the sleep goes on until it arrives). */
+static int foreign_park(gort_g *g, gort_commit_fn commit, void *arg,
+                        enum gort_wait_reason why, gort_cancel_fn cancel)
 {
+    int rc = 0;
+
     g->waitreason = why;
     g->waitsince = coarse_now();
     atomic_store(&g->parkkey, 0);
@@ -1885,14 +1929,21 @@ static void foreign_park(gort_g *g, gort_commit_fn commit, void *arg,
 
     if (commit && !commit(g, arg)) {
         gort__casgstatus(g, GORT_GWAITING, GORT_GSYSCALL);
-        return;
+        return 0;
     }
     if (atomic_fetch_sub(&gort__s.nforeign, 1) == 1)
         nudge_virtual();
-    while (atomic_load(&g->parkkey) == 0)
-        gort__futex_wait(&g->parkkey, 0, -1);
+    while (atomic_load(&g->parkkey) == 0) {
+        if (gort__futex_wait(&g->parkkey, 0, -1) != -EINTR)
+            continue;
+        if (cancel != NULL && g->interruptible && cancel(g, arg)) {
+            foreign_ready(g);
+            rc = -EINTR;
+        }
+    }
     gort__casgstatus(g, GORT_GRUNNABLE, GORT_GSYSCALL);
     g->waitreason = GORT_WAIT_NONE;
+    return rc;
 }
 
 static void foreign_ready(gort_g *g)
@@ -1903,19 +1954,31 @@ static void foreign_ready(gort_g *g)
     gort__futex_wake(&g->parkkey, 1);
 }
 
+void gort_set_interruptible(bool on)
+{
+    gort__m *m = getm_or_foreign();
+
+    if (m->curg != NULL && m->curg->foreign)
+        m->curg->interruptible = on;
+}
+
 /* ------------------------------------------------------------------ */
 /* Park, ready, yield. */
 
 void gort_park(gort_commit_fn commit, void *arg, enum gort_wait_reason why)
 {
+    gort_park_cancelable(commit, arg, why, NULL);
+}
+
+int gort_park_cancelable(gort_commit_fn commit, void *arg,
+                         enum gort_wait_reason why, gort_cancel_fn cancel)
+{
     gort__m *m = getm_or_foreign();
     gort_g *g = m->curg;
     INVARIANT(g != NULL, "park on a scheduler stack");
 
-    if (g->foreign) {
-        foreign_park(g, commit, arg, why);
-        return;
-    }
+    if (g->foreign)
+        return foreign_park(g, commit, arg, why, cancel);
     INVARIANT(atomic_load(&g->status) == GORT_GRUNNING,
               "park of a goroutine that is not running");
     g->waitreason = why;
@@ -1929,6 +1992,7 @@ void gort_park(gort_commit_fn commit, void *arg, enum gort_wait_reason why)
     else
         switch_to_g0(m, g, false);
     g->waitreason = GORT_WAIT_NONE;
+    return 0;
 }
 
 void gort_ready(gort_g *g)
@@ -2171,6 +2235,7 @@ static void *sysmon(void *arg)
         int64_t now = gort_nanotime_real();
         atomic_store_explicit(&gort__s.coarse_now, now, memory_order_relaxed);
         int did = retake(now);
+        confirmdead(now);
 
         /* Poll if nobody has for 10 ms. Not on the virtual clock: the
          * Gs found would be invisible between the poll and their

@@ -107,6 +107,8 @@ struct gort_g {
     gort__m *lockedm;          /* M it is wired to, or NULL */
     uint32_t lockcount;        /* gort_lock_thread nesting */
     bool foreign;              /* the G of a thread gort did not start */
+    bool interruptible;        /* foreign: signals end cancelable parks;
+                                * owner: its thread */
     bool preempt;              /* ran > 10 ms without yielding */
     _Atomic uint32_t parkkey;  /* foreign G: futex word for parking */
     gort_timer sleeptimer;     /* for gort_sleep */
@@ -251,6 +253,8 @@ typedef struct gort__sched {
     bool has_main;
     gort_g *maing;
     _Atomic bool main_done;
+    _Atomic int64_t dead_since; /* real ns checkdead first saw every G
+                                 * asleep, 0 if not; the monitor decides */
 
     bool virtual_clock;
     _Atomic int64_t vclock;

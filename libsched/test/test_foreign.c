@@ -166,3 +166,35 @@ TEST(foreign_thread_sem_acquire_released_by_g)
 {
     run_main(sem_main, NULL, 2, false);
 }
+
+/* A host thread counts for the deadlock check only from its first gort
+ * call. One that starts late must still find the main G waiting for it,
+ * not a process stopped with "deadlock!". */
+static uint32_t late_sem;
+
+static void *late_releaser(void *arg)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+
+    (void)arg;
+    nanosleep(&ts, NULL); /* no gort call yet: invisible to the runtime */
+    gort_sem_release(&late_sem, false);
+    return NULL;
+}
+
+static void late_main(void *arg)
+{
+    pthread_t t;
+
+    (void)arg;
+    CHECK_EQ(pthread_create(&t, NULL, late_releaser, NULL), 0);
+    gort_sem_acquire(&late_sem); /* no timer, no I/O: looks dead */
+    CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+TEST(host_thread_that_calls_in_late_is_not_a_deadlock)
+{
+    gort_config cfg = {.procs = 1};
+
+    CHECK_EQ(gort_main(late_main, NULL, &cfg), 0);
+}
