@@ -69,17 +69,27 @@ def test_ctrl_c_interrupts_a_main_thread_wait(what):
     assert "returned" not in out
 
 
+def start_dialer(addr, body):
+    """A child that counts SIGUSR1 in hits, dials addr as c and runs
+    body (which prints "waiting" before it waits)."""
+    script = textwrap.dedent(f"""
+        import signal, gort
+        hits = []
+        signal.signal(signal.SIGUSR1, lambda *a: hits.append(1))
+        c = gort.dial("tcp", "{addr}")
+    """) + textwrap.dedent(body)
+    return subprocess.Popen([sys.executable, "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
 def test_a_handled_signal_lets_a_read_go_on_to_its_data():
     with gort.listen("tcp", "127.0.0.1:0") as ln:
-        p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-            import signal, gort
-            hits = []
-            signal.signal(signal.SIGUSR1, lambda *a: hits.append(1))
-            c = gort.dial("tcp", "{ln.addr}")
+        p = start_dialer(ln.addr, """
             print("waiting", flush=True)
             data = c.read(10)
             print("read", data.decode(), "signals", len(hits), flush=True)
-        """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        """)
         with ln.accept() as s:
             assert p.stdout.readline().strip() == "waiting"
             gort.sleep(0.2)
@@ -97,11 +107,7 @@ def test_a_handled_signal_during_a_long_write_loses_and_repeats_nothing():
     # SIGUSR1 interrupts the write several times. The peer must get
     # every byte exactly once, in order.
     with gort.listen("tcp", "127.0.0.1:0") as ln:
-        p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-            import signal, gort
-            hits = []
-            signal.signal(signal.SIGUSR1, lambda *a: hits.append(1))
-            c = gort.dial("tcp", "{ln.addr}")
+        p = start_dialer(ln.addr, """
             data = bytes(i % 251 for i in range(8 << 20))
             print("waiting", flush=True)
             n = c.write(data)
@@ -109,7 +115,7 @@ def test_a_handled_signal_during_a_long_write_loses_and_repeats_nothing():
             print("wrote", n, "signals", len(hits), flush=True)
             c.read(1)  # the peer's close: no signal comes after it
             c.close()
-        """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        """)
         s = ln.accept()
         assert p.stdout.readline().strip() == "waiting"
         got = bytearray()

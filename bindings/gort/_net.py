@@ -222,17 +222,7 @@ class Conn(_Closable):
         if n > _READ_MAX:
             n = _READ_MAX
         buf = _raw_new("char[]", n)
-        err = self._take_err()
-        r = lib.gnet_read(self._c, buf, n, err)
-        if r < 0:
-            while _interrupted(err):
-                r = lib.gnet_read(self._c, buf, n, err)
-                if r >= 0:
-                    break
-            else:
-                raise from_gnet(err)
-        self._err = err
-        return ffi.unpack(buf, r)
+        return ffi.unpack(buf, self._read(buf, n))
 
     def readinto(self, b):
         """Reads into the writable buffer b; returns the count (0 at end
@@ -240,6 +230,9 @@ class Conn(_Closable):
         p, n = _buffer(b, writable=True)
         if n == 0:
             return 0
+        return self._read(p, n)
+
+    def _read(self, p, n):
         err = self._take_err()
         r = lib.gnet_read(self._c, p, n, err)
         if r < 0:

@@ -37,19 +37,26 @@ static void capture(int (*fn)(int fd, bool json), bool json, char *out,
     close(fds[0]);
 }
 
+/* Sleeps until n Gs wait, however slow the machine (valgrind,
+ * ThreadSanitizer), or 10 s have passed. */
+static void await_waiting(int64_t n)
+{
+    int64_t until = gort_nanotime_real() + 10 * SEC;
+    gort_stats st;
+
+    do {
+        gort_sleep(1 * MS);
+        gort_get_stats(&st);
+    } while (st.gs[GORT_GWAITING] < n && gort_nanotime_real() < until);
+}
+
 static void dump_main(void *arg)
 {
     (void)arg;
     gort_wg_add(&dp.wg, 3);
     for (int i = 0; i < 3; i++)
         CHECK_EQ(gort_go(sem_waiter, NULL), 0);
-    /* Let them park, however slow the machine (valgrind). */
-    int64_t until = gort_nanotime_real() + 10 * SEC;
-    gort_stats st;
-    do {
-        gort_sleep(1 * MS);
-        gort_get_stats(&st);
-    } while (st.gs[GORT_GWAITING] < 3 && gort_nanotime_real() < until);
+    await_waiting(3);
     capture(gort_dump, false, dp.text, sizeof dp.text, &dp.text_rc);
     capture(gort_dump, true, dp.json, sizeof dp.json, &dp.json_rc);
     for (int i = 0; i < 3; i++)
@@ -94,13 +101,7 @@ static void quit_main(void *arg)
     (void)arg;
     gort_wg_add(&dp.wg, 1);
     CHECK_EQ(gort_go(sem_waiter, NULL), 0);
-    /* Let it park, however slow the machine (ThreadSanitizer). */
-    int64_t until = gort_nanotime_real() + 10 * SEC;
-    gort_stats st;
-    do {
-        gort_sleep(1 * MS);
-        gort_get_stats(&st);
-    } while (st.gs[GORT_GWAITING] < 1 && gort_nanotime_real() < until);
+    await_waiting(1);
     CHECK_EQ(raise(SIGQUIT), 0);
     gort_sleep(100 * MS); /* the monitor writes it within 10 ms */
     gort_sem_release(&dp.sem, false);
