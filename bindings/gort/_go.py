@@ -44,10 +44,7 @@ def go(fn, *args, **kwargs):
     traceback; the other goroutines go on."""
     if not callable(fn):
         raise TypeError(f"go() needs a callable, not {type(fn).__name__}")
-    if not lib.gpy_supported():
-        raise RuntimeError("gort.go() is not supported on Python "
-                           f"{sys.version_info.major}."
-                           f"{sys.version_info.minor}")
+    check_goroutines()
     _runtime()
     token = next(_tokens)
     _pending[token] = (fn, args, kwargs)
@@ -55,6 +52,15 @@ def go(fn, *args, **kwargs):
     if rc < 0:
         del _pending[token]
         raise OSError(-rc, "gort.go: cannot start a goroutine")
+
+
+def check_goroutines():
+    """Raises RuntimeError where this Python cannot run goroutines."""
+    if not lib.gpy_supported():
+        raise RuntimeError("goroutines that run Python code are not "
+                           "supported on Python "
+                           f"{sys.version_info.major}."
+                           f"{sys.version_info.minor}; use threads")
 
 
 def _run(token):

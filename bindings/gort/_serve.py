@@ -24,7 +24,7 @@ import threading
 
 from gort._errors import ClosedError
 from gort._ffi import ffi, lib
-from gort._go import go, sleep
+from gort._go import check_goroutines, go, sleep
 from gort._net import on_main_thread
 
 # Accept errors that pass (Go's Temporary()): back off and accept again.
@@ -67,6 +67,8 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
         if max_conns < 1:
             raise ValueError("max_conns must be >= 1")
         slots = _Slots(max_conns)
+    if goroutines:
+        check_goroutines()
     start = _go_start if goroutines else _thread_start
     if on_main_thread():
         _serve_interruptibly(listener, handler, slots, start)
