@@ -1916,7 +1916,9 @@ static void foreign_ready(gort_g *g);
  * interrupts the sleep of an interruptible thread calls cancel, which
  * either takes the G back (then this G readies itself, as if woken, and
  * the park returns -EINTR) or finds a wake-up already on its way (then
- * the sleep goes on until it arrives). */
+ * the sleep goes on until it arrives). XXX: a signal handled between
+ * the commit and the futex call interrupts nothing, as one that comes
+ * just before any blocking system call; the next signal does. */
 static int foreign_park(gort_g *g, gort_commit_fn commit, void *arg,
                         enum gort_wait_reason why, gort_cancel_fn cancel)
 {
