@@ -241,3 +241,19 @@ def test_a_huge_read_size_reads_what_is_there(pair):
     c, s = pair
     c.write(b"abc")
     assert s.read(10**12) == b"abc"
+
+
+def test_dial_from_a_thread_is_not_held_to_the_monitors_poll():
+    # With only threads waiting for I/O (no goroutine parked), the wait
+    # itself must put an M in the poller; before, every dial waited for
+    # the monitor's 10 ms poll.
+    with gort.listen("tcp", "127.0.0.1:0") as ln:
+        t = threading.Thread(target=lambda: [ln.accept() for _ in range(50)])
+        t.start()
+        t0 = time.monotonic()
+        conns = [gort.dial("tcp", ln.addr) for _ in range(50)]
+        took = time.monotonic() - t0
+        t.join()
+        for c in conns:
+            c.close()
+    assert took < 0.3, f"50 dials took {took:.3f} s"

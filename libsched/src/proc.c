@@ -1912,6 +1912,18 @@ static void nudge_virtual(void)
 
 static void foreign_ready(gort_g *g);
 
+/* A host thread that waits for I/O needs an M blocked in the poller to
+ * see its event, and there may be none: an M with nothing to poll for
+ * sleeps until handed a P, and only the monitor would poll, every
+ * 10 ms. (A goroutine that parks leaves an M behind, which polls.) So
+ * wake one, which finds no work and blocks in the poller. */
+static void ensure_poller(void)
+{
+    if (atomic_load(&gort__s.lastpoll) != 0 && gort__poller->waiters &&
+        gort__poller->waiters() > 0)
+        wakep();
+}
+
 /* A foreign G sleeps on its futex word until readied. A signal that
  * interrupts the sleep of an interruptible thread calls cancel, which
  * either takes the G back (then this G readies itself, as if woken, and
@@ -1935,6 +1947,8 @@ static int foreign_park(gort_g *g, gort_commit_fn commit, void *arg,
     }
     if (atomic_fetch_sub(&gort__s.nforeign, 1) == 1)
         nudge_virtual();
+    if (!gort__s.virtual_clock)
+        ensure_poller();
     while (atomic_load(&g->parkkey) == 0) {
         if (gort__futex_wait(&g->parkkey, 0, -1) != -EINTR)
             continue;
