@@ -331,3 +331,24 @@ def test_max_conns_bounds_goroutine_handlers():
         assert len(peak) == 6 and max(peak) <= 3
         for c in conns:
             c.close()
+
+
+@pytest.mark.parametrize("goroutines", [False, True])
+def test_a_failing_handler_is_reported_with_its_traceback(capfd, goroutines):
+    def handler(conn):
+        conn.read(1)
+        raise RuntimeError("handler exploded")
+
+    with gort.listen("tcp", "127.0.0.1:0") as ln:
+        t = threading.Thread(target=gort.serve, args=(ln, handler),
+                             kwargs={"goroutines": goroutines})
+        t.start()
+        with gort.dial("tcp", ln.addr) as c:
+            c.write(b"x")
+            assert c.read(1) == b""  # the conn is closed after the failure
+        ln.close()
+        t.join(10)
+    gort.sleep(0.05)
+    err = capfd.readouterr().err
+    assert "handler failed" in err
+    assert "Traceback" in err and "RuntimeError: handler exploded" in err

@@ -41,7 +41,14 @@ _tokens = itertools.count(1)
 def go(fn, *args, **kwargs):
     """Runs fn(*args, **kwargs) in a new goroutine and returns at once.
     An exception that escapes fn is printed on stderr with its
-    traceback; the other goroutines go on."""
+    traceback, and the other goroutines go on; SystemExit just ends the
+    goroutine, as it ends a thread.
+
+    fn must wait only in gort's calls (I/O on gort conns, gort.sleep, a
+    gort.WaitGroup): a call that blocks the thread instead (time.sleep,
+    a threading lock, a blocking socket) holds up every goroutine on
+    that thread until it returns. A goroutine's C stack is 8 MiB of
+    address space, touched only as used."""
     if not callable(fn):
         raise TypeError(f"go() needs a callable, not {type(fn).__name__}")
     check_goroutines()

@@ -21,6 +21,7 @@ limit, accept() waits until a handler returns.
 import errno
 import sys
 import threading
+import traceback
 
 from gort._errors import ClosedError
 from gort._ffi import ffi, lib
@@ -38,9 +39,16 @@ def _run(handler, conn, done):
             handler(conn)
     except ClosedError:
         pass  # closed under the handler, e.g. by a shutdown
-    except Exception as e:  # one line per event, and the server goes on
+    except OSError as e:
+        # What the network does (a reset, a timeout): one line, and the
+        # server goes on.
         print(f"gort.serve: {conn.remote_addr}: {type(e).__name__}: {e}",
               file=sys.stderr)
+    except Exception:
+        # A bug in the handler: where it happened matters.
+        print(f"gort.serve: {conn.remote_addr}: handler failed:",
+              file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
     finally:
         if done is not None:
             done.release()
@@ -50,11 +58,17 @@ def serve(listener, handler, *, max_conns=None, goroutines=False):
     """Accepts connections on listener until it is closed, calling
     handler(conn) for each in a thread of its own (in a goroutine of its
     own with goroutines=True), and closing conn when the handler returns
-    (or raises: the exception is printed on stderr, one line). Returns
-    when the listener is closed (from any thread); handlers still
-    running carry on. Temporary accept errors (out of file descriptors)
-    back off from 5 ms up to 1 s and retry; any other accept error is
-    raised. With max_conns, at most that many handlers run at once.
+    or raises (an OSError is printed on stderr in one line, any other
+    exception with its traceback). Returns when the listener is closed
+    (from any thread); handlers still running carry on. Temporary accept
+    errors (out of file descriptors) back off from 5 ms up to 1 s and
+    retry; any other accept error is raised. With max_conns, at most
+    that many handlers run at once; further connections wait in the
+    listen queue until one returns.
+
+    A goroutine handler must wait only in gort's calls (gort.sleep, not
+    time.sleep; a gort.WaitGroup, not a threading lock): a call that
+    blocks its thread holds up every goroutine on that thread.
 
     Called from the main thread, serve() answers Ctrl-C at once: it
     closes the listener and raises KeyboardInterrupt."""
