@@ -28,6 +28,13 @@
  * be freed), each M creates an anchor state of its own before its
  * first goroutine's, and keeps it.
  *
+ * XXX: a C extension that calls back into Python through
+ * PyGILState_Ensure (a ctypes or sqlite3 callback, say) runs the
+ * callback on the M's anchor state. That is sound while the callback
+ * does not park; one that waits in gort inside the callback may resume
+ * on another M, still on the first M's anchor, which that M may be
+ * using meanwhile.
+ *
  * Python's recursion limit counts frames, not bytes; the goroutine
  * stacks of the Python runtime are sized by the package (see
  * gort/_net.py) so that the limit is reached first.
