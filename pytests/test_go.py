@@ -352,3 +352,82 @@ def test_a_failing_handler_is_reported_with_its_traceback(capfd, goroutines):
     err = capfd.readouterr().err
     assert "handler failed" in err
     assert "Traceback" in err and "RuntimeError: handler exploded" in err
+
+
+def test_queue_passes_every_item_once_in_order_between_goroutines():
+    q = gort.Queue(maxsize=4)
+    got = {p: [] for p in range(3)}
+    wg = gort.WaitGroup()
+
+    def producer(p):
+        for i in range(200):
+            q.put((p, i))
+        wg.done()
+
+    def consumer():
+        while (item := q.get()) is not None:
+            got[item[0]].append(item[1])
+            if q.qsize() > 4:
+                got["overfull"] = True
+        wg.done()
+
+    wg.add(5)
+    gort.go(consumer)
+    gort.go(consumer)
+    for p in range(3):
+        gort.go(producer, p)
+    while sum(len(v) for v in got.values()) < 600:
+        gort.sleep(0.01)
+    q.put(None)
+    q.put(None)
+    wg.wait()
+    assert "overfull" not in got
+    # Two consumers interleave, but each producer's items all arrive,
+    # once each; the queue itself is FIFO.
+    for p in range(3):
+        assert sorted(got[p]) == list(range(200))
+    q2 = gort.Queue()
+    for i in range(5):
+        q2.put(i)
+    assert [q2.get() for _ in range(5)] == list(range(5))
+
+
+def test_queue_get_and_put_time_out():
+    import queue as stdqueue
+
+    q = gort.Queue(maxsize=1)
+    t0 = gort.now()
+    with pytest.raises(stdqueue.Empty):
+        q.get(timeout=0.05)
+    assert gort.now() - t0 >= 0.05
+    with pytest.raises(stdqueue.Empty):
+        q.get_nowait()
+    q.put_nowait("a")
+    with pytest.raises(stdqueue.Full):
+        q.put("b", timeout=0.01)
+    with pytest.raises(stdqueue.Full):
+        q.put_nowait("b")
+    assert q.get() == "a" and q.empty()
+
+
+def test_queue_wakes_a_thread_waiting_on_it():
+    q = gort.Queue()
+    out = []
+    t = threading.Thread(target=lambda: out.append(q.get()))
+    t.start()
+    gort.sleep(0.05)
+    gort.go(q.put, "from a goroutine")
+    t.join(10)
+    assert out == ["from a goroutine"]
+
+
+def test_queue_rejects_bad_arguments():
+    with pytest.raises(TypeError):
+        gort.Queue("4")
+    with pytest.raises(ValueError):
+        gort.Queue(-1)
+    q = gort.Queue()
+    with pytest.raises(ValueError):
+        q.get(timeout=-1)
+    with pytest.raises(TypeError):
+        q.get(timeout="1")

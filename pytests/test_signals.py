@@ -32,6 +32,7 @@ WAITS = {
              "while True: conn.write(b'x' * 65536)",
     "sleep": "ready(); gort.sleep(1000)",
     "waitgroup": "wg = gort.WaitGroup(); wg.add(1); ready(); wg.wait()",
+    "queue": "q = gort.Queue(); ready(); q.get()",
     "read_from": "pc = gort.listen_packet('udp', '127.0.0.1:0'); ready(); "
                  "pc.read_from(10)",
 }

@@ -7,7 +7,7 @@
     gort.serve(listener, handler)       a thread per connection
     gort.serve(..., goroutines=True)    a goroutine per connection
     gort.go(fn, *args), gort.sleep(s)   goroutines that run Python
-    gort.WaitGroup()                    wait for goroutines
+    gort.Queue(), gort.WaitGroup()      pass values, wait for goroutines
     gort.Error, DeadlineExceeded, ClosedError
 
 The runtime starts on first use. Any thread may call any method; a call
@@ -20,9 +20,10 @@ from gort._version import __version__
 from gort._errors import ClosedError, DeadlineExceeded, Error
 from gort._net import (Conn, Listener, PacketConn, dial, listen,
                        listen_packet, now)
-from gort._go import WaitGroup, go, sleep
+from gort._go import Queue, WaitGroup, go, sleep
 from gort._serve import serve
 
 __all__ = ["__version__", "now", "listen", "dial", "listen_packet",
-           "serve", "go", "sleep", "WaitGroup", "Listener", "Conn",
-           "PacketConn", "Error", "DeadlineExceeded", "ClosedError"]
+           "serve", "go", "sleep", "Queue", "WaitGroup", "Listener",
+           "Conn", "PacketConn", "Error", "DeadlineExceeded",
+           "ClosedError"]

@@ -1,7 +1,8 @@
-"""Goroutines that run Python code: go(), sleep() and WaitGroup.
+"""Goroutines that run Python code: go(), sleep(), Queue and WaitGroup.
 
     gort.go(fn, *args, **kwargs)    runs fn in a new goroutine
     gort.sleep(seconds)             parks the caller for that long
+    gort.Queue(maxsize=0)           passes values between goroutines
     gort.WaitGroup()                waits for goroutines (or threads)
 
 A goroutine has a Python thread state of its own but no thread: when it
@@ -14,8 +15,8 @@ fast.
 The price is Go's: a goroutine must wait only in gort. A call that
 blocks its thread instead (time.sleep, a threading.Lock held by another
 goroutine, a blocking socket, input()) stops every goroutine queued on
-that P until it returns. Use gort.sleep and gort.WaitGroup, and keep
-other blocking work in threads.
+that P until it returns. Use gort.sleep, gort.Queue and gort.WaitGroup,
+and keep other blocking work in threads.
 
 threading.get_ident() names the thread a goroutine runs on, not the
 goroutine: several goroutines share it, so thread-keyed tools (RLock
@@ -24,7 +25,9 @@ goroutine. When the main thread ends, the interpreter exits without
 waiting for goroutines, as a Go program does.
 """
 
+import collections
 import itertools
+import queue
 import sys
 import traceback
 
@@ -115,6 +118,84 @@ def sleep(seconds):
         now = lib.gort_now()
 
 
+def _acquire(sema, deadline):
+    """Takes one permit of a runtime semaphore, parking the caller until
+    there is one or until deadline (gort_now() ns; 0: none). Returns
+    whether it got one. The main thread waits in slices (see
+    _MAIN_SLICE_NS)."""
+    if not on_main_thread():
+        return lib.gort_sem_acquire_until(sema, deadline) == 0
+    while True:
+        until = lib.gort_now() + _MAIN_SLICE_NS
+        if deadline != 0 and deadline <= until:
+            return lib.gort_sem_acquire_until(sema, max(deadline, 1)) == 0
+        if lib.gort_sem_acquire_until(sema, until) == 0:
+            return True
+
+
+def _deadline(timeout):
+    """A queue timeout (seconds; None: forever) as a _acquire deadline."""
+    if timeout is None:
+        return 0
+    ns = _ns_delay(timeout, "timeout")
+    if timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    now = lib.gort_now()
+    return now + ns if ns < _INT64_MAX - now else _INT64_MAX
+
+
+class Queue:
+    """A FIFO queue for goroutines and threads alike: get() parks while
+    it is empty, put() while it is full (maxsize > 0; 0 is unbounded).
+    queue.Queue would park a goroutine's whole thread instead. With a
+    timeout (seconds), get raises queue.Empty and put queue.Full when it
+    passes; timeout=0 does not wait."""
+
+    __slots__ = ("maxsize", "_items", "_avail", "_free")
+
+    # Every permit of _avail is an item already appended, and every
+    # permit of _free a place for one: under the GIL, the deque is never
+    # popped empty nor grown past maxsize.
+
+    def __init__(self, maxsize=0):
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError("maxsize must be an int")
+        if not 0 <= maxsize < 2**32:
+            raise ValueError("maxsize must be from 0 to 2**32 - 1")
+        _runtime()
+        self.maxsize = maxsize
+        self._items = collections.deque()
+        self._avail = ffi.new("uint32_t *")
+        self._free = ffi.new("uint32_t *", maxsize) if maxsize else None
+
+    def put(self, item, timeout=None):
+        if self._free is not None and not _acquire(self._free,
+                                                   _deadline(timeout)):
+            raise queue.Full
+        self._items.append(item)
+        lib.gort_sem_release(self._avail, False)
+
+    def get(self, timeout=None):
+        if not _acquire(self._avail, _deadline(timeout)):
+            raise queue.Empty
+        item = self._items.popleft()
+        if self._free is not None:
+            lib.gort_sem_release(self._free, False)
+        return item
+
+    def put_nowait(self, item):
+        self.put(item, timeout=0)
+
+    def get_nowait(self):
+        return self.get(timeout=0)
+
+    def qsize(self):
+        return len(self._items)
+
+    def empty(self):
+        return not self._items
+
+
 class WaitGroup:
     """Go's sync.WaitGroup: add(n) before starting n goroutines, each
     calls done(), and wait() parks until the count is back at zero.
@@ -164,9 +245,7 @@ class WaitGroup:
             return
         mine = self._round
         try:
-            while lib.gort_sem_acquire_until(
-                    self._sema, lib.gort_now() + _MAIN_SLICE_NS) != 0:
-                pass
+            _acquire(self._sema, 0)
         except BaseException:
             if self._round == mine:
                 self._waiters -= 1  # still counted: no permit is coming
