@@ -22,60 +22,73 @@
 #define HOG_ITERS 100
 #define HOG_WORK 1000
 
-static struct {
+/* A ping-pong pair: round trips through two semaphores until *until is
+ * set, then the pinger tells the ponger to leave; each calls done on
+ * *wg when it ends. */
+typedef struct pair {
     uint32_t ping, pong;
-    atomic_long rounds; /* round trips of the pair */
+    atomic_long rounds; /* round trips so far */
+    atomic_int stop;    /* the pinger's word to the ponger */
+    atomic_int *until;
+    gort_waitgroup *wg;
+} pair;
+
+static void pinger(void *arg)
+{
+    pair *pp = arg;
+
+    while (!atomic_load(pp->until)) {
+        gort_sem_release(&pp->ping, false);
+        gort_sem_acquire(&pp->pong);
+        atomic_fetch_add(&pp->rounds, 1);
+    }
+    atomic_store(&pp->stop, 1);
+    gort_sem_release(&pp->ping, false);
+    gort_wg_done(pp->wg);
+}
+
+static void ponger(void *arg)
+{
+    pair *pp = arg;
+
+    for (;;) {
+        gort_sem_acquire(&pp->ping);
+        if (atomic_load(&pp->stop))
+            break;
+        gort_sem_release(&pp->pong, false);
+    }
+    gort_wg_done(pp->wg);
+}
+
+static struct {
+    pair pair;
     atomic_int hog_done;
-    atomic_int stop;      /* tells the ponger to leave */
-    long rounds_at_start; /* rounds when the hog started */
-    long rounds_at_end;   /* rounds when the hog finished */
+    long rounds_at_start; /* pair rounds when the hog started */
+    long rounds_at_end;   /* pair rounds when the hog finished */
     gort_waitgroup wg;
 } fr;
 
 static void hog(void *arg)
 {
     (void)arg;
-    fr.rounds_at_start = atomic_load(&fr.rounds);
+    fr.rounds_at_start = atomic_load(&fr.pair.rounds);
     for (int i = 0; i < HOG_ITERS; i++) {
         spin(HOG_WORK);
         gort_yield();
     }
-    fr.rounds_at_end = atomic_load(&fr.rounds);
+    fr.rounds_at_end = atomic_load(&fr.pair.rounds);
     atomic_store(&fr.hog_done, 1);
-    gort_wg_done(&fr.wg);
-}
-
-static void pinger(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&fr.hog_done)) {
-        gort_sem_release(&fr.ping, false);
-        gort_sem_acquire(&fr.pong);
-        atomic_fetch_add(&fr.rounds, 1);
-    }
-    atomic_store(&fr.stop, 1);
-    gort_sem_release(&fr.ping, false);
-    gort_wg_done(&fr.wg);
-}
-
-static void ponger(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        gort_sem_acquire(&fr.ping);
-        if (atomic_load(&fr.stop))
-            break;
-        gort_sem_release(&fr.pong, false);
-    }
     gort_wg_done(&fr.wg);
 }
 
 static void fair_main(void *arg)
 {
     (void)arg;
+    fr.pair.until = &fr.hog_done;
+    fr.pair.wg = &fr.wg;
     gort_wg_add(&fr.wg, 3);
-    CHECK_EQ(gort_go(ponger, NULL), 0);
-    CHECK_EQ(gort_go(pinger, NULL), 0);
+    CHECK_EQ(gort_go(ponger, &fr.pair), 0);
+    CHECK_EQ(gort_go(pinger, &fr.pair), 0);
     CHECK_EQ(gort_go(hog, NULL), 0);
     gort_wg_wait(&fr.wg);
 }
@@ -156,36 +169,11 @@ TEST(refused_park_resumes_before_runnext_g)
 #define NSLEEPS 21
 
 static struct {
-    uint32_t ping, pong;
-    atomic_int done;  /* the sleeper's */
-    atomic_int stop;  /* the pinger's word to the ponger */
+    pair pair;
+    atomic_int done; /* the sleeper's */
     int64_t late[NSLEEPS];
     gort_waitgroup wg;
 } ts;
-
-static void ts_pinger(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&ts.done)) {
-        gort_sem_release(&ts.ping, false);
-        gort_sem_acquire(&ts.pong);
-    }
-    atomic_store(&ts.stop, 1);
-    gort_sem_release(&ts.ping, false);
-    gort_wg_done(&ts.wg);
-}
-
-static void ts_ponger(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        gort_sem_acquire(&ts.ping);
-        if (atomic_load(&ts.stop))
-            break;
-        gort_sem_release(&ts.pong, false);
-    }
-    gort_wg_done(&ts.wg);
-}
 
 static void ts_sleeper(void *arg)
 {
@@ -208,10 +196,12 @@ static int cmp_i64(const void *a, const void *b)
 static void ts_main(void *arg)
 {
     (void)arg;
+    ts.pair.until = &ts.done;
+    ts.pair.wg = &ts.wg;
     gort_wg_add(&ts.wg, 3);
     CHECK_EQ(gort_go(ts_sleeper, NULL), 0);
-    CHECK_EQ(gort_go(ts_ponger, NULL), 0);
-    CHECK_EQ(gort_go(ts_pinger, NULL), 0);
+    CHECK_EQ(gort_go(ponger, &ts.pair), 0);
+    CHECK_EQ(gort_go(pinger, &ts.pair), 0);
     gort_wg_wait(&ts.wg);
 }
 
